@@ -1,0 +1,379 @@
+"""The engine: runs a workflow definition to a result.
+
+One code path applies every step's error mode, retries, the deadline and cancellation, whatever the step type and
+whichever execution mode runs it. Concurrency (``parallel`` steps and ``"execution": "dependencies"``) comes from
+``concurrent.futures`` threads, which are green threads under eventlet or gevent monkey-patching and real threads
+otherwise, so the engine never needs to know which pool it runs in.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait as wait_futures
+from pathlib import Path
+from typing import Any, Mapping
+
+from .deadline import Deadline, wait
+from .definitions import DefinitionLoader, Step, Workflow, walk_steps
+from .errors import (InternalError, LimitExceeded, WorkflowCancelled, WorkflowError, WorkflowTimeout,
+                     error_context, is_retryable, utc_now_iso)
+from .ports import (AnyCancelled, Cache, CancelFlag, CancelToken, Clock, NeverCancelled, NullCache, NullObserver,
+                    NullRateLimiter, Observer, ProgressCallback, ProviderRegistry, RateLimiter, ServiceRegistry,
+                    SystemClock)
+from .prompts import PromptLoader
+from .references import Resolver
+from .scheduling import dependencies
+from .state import RunState
+from .steps import EXECUTORS
+from .steps.base import SAME_AS_RESULT, Collaborators, EngineLimits, StepRun
+
+log = logging.getLogger("llm_service.engine")
+
+
+class StepFailed(Exception):
+    """A step failed under ``fail`` (or ran out of retries): the workflow stops with this step's error."""
+
+    def __init__(self, step: Step, error: BaseException, context: dict) -> None:
+        super().__init__(str(error))
+        self.step = step
+        self.error = error
+        self.context = context
+
+
+class Engine:
+    """Loads definitions and runs them. One instance per process; ``run`` is safe to call from many threads."""
+
+    def __init__(self, *, workflows_dir: str | Path, services: ServiceRegistry, providers: ProviderRegistry,
+                 cache: Cache | None = None, limiter: RateLimiter | None = None, clock: Clock | None = None,
+                 observer: Observer | None = None, limits: EngineLimits | None = None,
+                 default_execution: str = "sequential", debug: bool = False,
+                 rng: random.Random | None = None) -> None:
+        self.workflows_dir = Path(workflows_dir)
+        known = {name: set(services.get(name).operations) for name in services.names()}
+        self.definitions = DefinitionLoader(self.workflows_dir, services=known)
+        self.prompts = PromptLoader(self.workflows_dir / "prompts")
+        self.tools = Collaborators(
+            services=services, providers=providers, cache=cache or NullCache(),
+            limiter=limiter or NullRateLimiter(), prompts=self.prompts, clock=clock or SystemClock(),
+            observer=observer or NullObserver(), limits=limits or EngineLimits())
+        self.default_execution = default_execution
+        self.debug = debug
+        self.rng = rng or random.Random()
+
+    def load(self, name: str) -> Workflow:
+        return self.definitions.load(name)
+
+    def run(self, workflow: Workflow | str, input_data: Mapping[str, Any], *,
+            progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
+            timeout: float | None = None, execution: str | None = None, job_id: str | None = None) -> dict:
+        """Run to completion and return ``{workflow_name, success, output, steps_executed, metadata}``.
+
+        Never raises for a workflow that fails, times out or is cancelled: those are results. Loading errors
+        (unknown or invalid workflow) do raise, as before.
+        """
+        if isinstance(workflow, str):
+            workflow = self.load(workflow)
+        return Run(self, workflow, input_data, progress=progress, cancel=cancel or NeverCancelled(),
+                   timeout=timeout, execution=execution, job_id=job_id).execute()
+
+
+class Run:
+    """One execution of one workflow."""
+
+    def __init__(self, engine: Engine, workflow: Workflow, input_data: Mapping[str, Any], *,
+                 progress: ProgressCallback | None, cancel: CancelToken, timeout: float | None,
+                 execution: str | None, job_id: str | None) -> None:
+        self.engine = engine
+        self.tools = engine.tools
+        self.workflow = workflow
+        self.input_data = _apply_input_defaults(workflow, dict(input_data))
+        self.progress = self._safe_progress(progress)
+        self.cancel = cancel
+        self.job_id = job_id
+        self.execution = execution or workflow.execution or engine.default_execution
+        self.timeout = timeout or workflow.timeout_seconds
+        self.state = RunState(workflow, self.input_data)
+        self.deadline = Deadline(self.tools.clock, self.timeout, label=f"Workflow '{workflow.name}'")
+
+    # -- top level ----------------------------------------------------------------------------------------------
+
+    def execute(self) -> dict:
+        started = time.monotonic()
+        self._missing_input_warnings()
+        error: dict | None = None
+        cutoff: str | None = None
+        cancelled = False
+        try:
+            total = self.workflow.total_steps()
+            if total > self.tools.limits.max_steps:
+                raise LimitExceeded(f"Workflow '{self.workflow.name}' has {total} steps; the limit is "
+                                    f"{self.tools.limits.max_steps} (WORKFLOW_MAX_STEPS)")
+            if self.execution == "dependencies":
+                self.run_dependencies(self.workflow.steps, self.cancel)
+            else:
+                self.run_sequence(self.workflow.steps, self.cancel)
+            output = self._final_output()
+        except StepFailed as failure:
+            error = failure.context
+            cutoff = _last_descendant(self._top_level_of(failure.step.id))
+            output = None
+        except WorkflowCancelled as exc:
+            cancelled = True
+            error = error_context(exc)
+            output = None
+        except WorkflowError as exc:  # timeout, limits
+            error = error_context(exc)
+            output = None
+        except Exception as exc:  # a bug of ours: report it, never crash the caller
+            log.exception("workflow %s crashed", self.workflow.name, extra={"job_id": self.job_id})
+            error = error_context(InternalError(f"Internal error: {type(exc).__name__}: {exc}"),
+                                  include_sensitive=self.engine.debug)
+            output = None
+        duration_ms = int((time.monotonic() - started) * 1000)
+        return self._result(output, error, cutoff, duration_ms, cancelled)
+
+    def _result(self, output: Any, error: dict | None, cutoff: str | None, duration_ms: int,
+                cancelled: bool) -> dict:
+        state = self.state
+        metadata: dict[str, Any] = {
+            "workflow_version": self.workflow.version,
+            "total_steps": len(state.order),
+            "steps_completed": len(state.entries),
+            "duration_ms": duration_ms,
+            "total_tokens": state.total_tokens,
+            "total_cost_usd": round(state.total_cost, 6),
+            "llm_calls": list(state.llm_calls),
+            "execution": self.execution,
+        }
+        if state.warnings:
+            metadata["warnings"] = list(state.warnings)
+        if error is not None:
+            metadata["error"] = error
+        if cancelled:
+            metadata["cancelled"] = True
+        return {
+            "workflow_name": self.workflow.name,
+            "success": error is None,
+            "output": output,
+            "steps_executed": state.entries_in_order(upto=cutoff),
+            "metadata": metadata,
+        }
+
+    def _final_output(self) -> Any:
+        if self.workflow.has_outputs:
+            resolver = Resolver(self.state.lookup, missing="null")
+            value = resolver.resolve(self.workflow.outputs)
+            for warning in resolver.warnings:
+                self.state.warn(f"outputs: {warning}")
+            return value
+        return self.state.output_of(self.workflow.steps[-1].id)
+
+    # -- running steps ------------------------------------------------------------------------------------------
+
+    def run_sequence(self, steps: list[Step], cancel: CancelToken) -> None:
+        for step in steps:
+            self.execute_step(step, cancel)
+
+    def run_concurrently(self, steps: list[Step], width: int, cancel: CancelToken) -> None:
+        """Run independent steps at once (a ``parallel`` step's children). First failure stops the rest."""
+        self._run_graph(steps, {step.id: set() for step in steps}, width, cancel)
+
+    def run_dependencies(self, steps: list[Step], cancel: CancelToken) -> None:
+        width = max(1, min(self.tools.limits.parallel_max_width, len(steps)))
+        self._run_graph(steps, dependencies(steps), width, cancel)
+
+    def _run_graph(self, steps: list[Step], needs: dict[str, set[str]], width: int, cancel: CancelToken) -> None:
+        """Start each step once its needs are done; on a ``fail``, finish the steps before it (as a sequential
+        run would have) and cancel the ones after it, so the result matches the sequential one."""
+        index = {step.id: i for i, step in enumerate(steps)}
+        done: set[str] = set()
+        running: dict[Future, tuple[Step, CancelFlag]] = {}
+        failure: StepFailed | None = None
+        abort: BaseException | None = None
+        pending = list(steps)
+        with ThreadPoolExecutor(max_workers=width, thread_name_prefix="step") as pool:
+            while pending or running:
+                if abort is None:
+                    for step in list(pending):
+                        if failure is not None and index[step.id] > index[failure.step.id]:
+                            pending.remove(step)
+                            continue
+                        if len(running) < width and needs[step.id] <= done:
+                            pending.remove(step)
+                            flag = CancelFlag()
+                            future = pool.submit(self.execute_step, step, AnyCancelled(cancel, flag))
+                            running[future] = (step, flag)
+                else:
+                    pending.clear()
+                if not running:
+                    break
+                finished, _ = wait_futures(list(running), return_when=FIRST_COMPLETED)
+                for future in finished:
+                    step, _flag = running.pop(future)
+                    try:
+                        future.result()
+                    except StepFailed as exc:
+                        if failure is None or index[step.id] < index[failure.step.id]:
+                            failure = exc
+                        for other, (other_step, other_flag) in running.items():
+                            if index[other_step.id] > index[failure.step.id]:
+                                other_flag.cancel()
+                    except WorkflowCancelled as exc:
+                        if cancel.is_cancelled() or abort is not None:
+                            abort = abort or exc
+                        elif failure is None:  # cancelled by us after a failure elsewhere: nothing to report
+                            abort = exc
+                    except BaseException as exc:  # timeout or a bug: stop everything
+                        abort = abort or exc
+                        for _, other_flag in running.values():
+                            other_flag.cancel()
+                    else:
+                        done.add(step.id)
+        if abort is not None:
+            raise abort
+        if failure is not None:
+            raise failure
+
+    def execute_step(self, step: Step, cancel: CancelToken) -> None:
+        """Run one step under its error mode; record it; report progress. Raises StepFailed under ``fail``."""
+        if cancel.is_cancelled():
+            raise WorkflowCancelled(f"Workflow cancelled before step '{step.id}'")
+        position = self.state.order[step.id] + 1
+        self.deadline.check(f"at step {position}/{len(self.state.order)} ('{step.id}')")
+        mode = self.effective_mode(step)
+        executor = EXECUTORS[step.type]
+        started = time.monotonic()
+        attempts = 0
+        while True:
+            attempts += 1
+            run = StepRun(step=step, state=self.state, tools=self.tools, deadline=self.deadline, cancel=cancel,
+                          mode=mode, run=self)
+            try:
+                outcome = executor(run)
+            except (WorkflowCancelled, WorkflowTimeout):
+                raise
+            except StepFailed as child:  # a child of a parallel/conditional step failed
+                exc, context = child.error, child.context
+            except Exception as err:
+                if cancel.is_cancelled():
+                    raise WorkflowCancelled(f"Workflow cancelled during step '{step.id}'") from err
+                if self.deadline.expired():
+                    raise WorkflowTimeout(f"Workflow '{self.workflow.name}' exceeded timeout "
+                                          f"({self.timeout:g}s) during step '{step.id}'") from err
+                exc, context = err, None
+                if not isinstance(err, WorkflowError):
+                    log.warning("step %s raised %s", step.id, type(err).__name__, exc_info=True,
+                                extra={"job_id": self.job_id, "step_id": step.id})
+            else:
+                self._succeeded(step, run, outcome, started, attempts)
+                return
+            if mode == "retry" and attempts <= step.retry.retry_count and is_retryable(exc):
+                delay = self._backoff(step, attempts, exc)
+                if delay < self.deadline.remaining():
+                    log.info("retrying step %s in %.2fs after %s", step.id, delay, type(exc).__name__,
+                             extra={"job_id": self.job_id, "step_id": step.id})
+                    wait(delay, clock=self.tools.clock, cancel=cancel, deadline=self.deadline)
+                    continue
+            context = context or error_context(exc, step_id=step.id, include_sensitive=self.engine.debug)
+            self._failed(step, run, context, started, attempts, mode)
+            if mode == "continue":
+                return
+            raise StepFailed(step, exc, context)
+
+    def effective_mode(self, step: Step) -> str:
+        """Step-level ``error_mode`` governs; an inner ``config.error_mode`` is a fallback; then the default."""
+        inner = getattr(step.settings, "inner_error_mode", None)
+        return step.error_mode or inner or self.workflow.default_error_mode or "fail"
+
+    def _backoff(self, step: Step, attempt: int, exc: BaseException) -> float:
+        """Exponential backoff with jitter from ``retry_delay``, never shorter than an upstream Retry-After."""
+        base = min(step.retry.retry_delay * (2 ** (attempt - 1)), step.retry.max_delay)
+        delay = base / 2 + self.engine.rng.uniform(0, base / 2)
+        retry_after = exc.retry_after if isinstance(exc, WorkflowError) else None
+        return max(delay, float(retry_after or 0))
+
+    # -- recording ----------------------------------------------------------------------------------------------
+
+    def _succeeded(self, step: Step, run: StepRun, outcome: Any, started: float, attempts: int) -> None:
+        duration_ms = int((time.monotonic() - started) * 1000)
+        self.state.record_success(step, outcome.result, extra=outcome.record_extra)
+        if outcome.llm_call is not None:
+            self.state.add_llm_call(outcome.llm_call)
+        entry: dict[str, Any] = {"step_id": step.id, "step_type": step.type, "duration_ms": duration_ms,
+                                 "success": True}
+        entry["output"] = outcome.result if outcome.entry_output is SAME_AS_RESULT else outcome.entry_output
+        entry.update(outcome.entry_extra)
+        self._finish_entry(step, run, entry, attempts)
+        self.tools.observer.step_finished(job_id=self.job_id, step_id=step.id, step_type=step.type, success=True,
+                                          duration_ms=duration_ms, error=None,
+                                          cached=outcome.entry_extra.get("cached"))
+
+    def _failed(self, step: Step, run: StepRun, context: dict, started: float, attempts: int, mode: str) -> None:
+        duration_ms = int((time.monotonic() - started) * 1000)
+        if mode == "continue":
+            self.state.record_no_output(step, error=context)
+        entry = {"step_id": step.id, "step_type": step.type, "duration_ms": duration_ms, "success": False,
+                 "error": context}
+        self._finish_entry(step, run, entry, attempts)
+        self.tools.observer.step_finished(job_id=self.job_id, step_id=step.id, step_type=step.type, success=False,
+                                          duration_ms=duration_ms, error=context, cached=None)
+
+    def _finish_entry(self, step: Step, run: StepRun, entry: dict, attempts: int) -> None:
+        if attempts > 1:
+            entry["attempts"] = attempts
+        if run.warnings:
+            entry["warnings"] = list(run.warnings)
+            for warning in run.warnings:
+                self.state.warn(f"step '{step.id}': {warning}")
+        self.state.add_entry(step, entry, self.progress)
+
+    def record_skipped(self, steps: list[Step]) -> None:
+        """Steps of a conditional branch that was not taken: recorded so references to them give null."""
+        for skipped in walk_steps(steps):
+            self.state.record_no_output(skipped, skipped=True)
+            self.state.add_entry(skipped, {"step_id": skipped.id, "step_type": skipped.type, "duration_ms": 0,
+                                           "success": False, "skipped": True}, self.progress)
+
+    # -- helpers ------------------------------------------------------------------------------------------------
+
+    def _top_level_of(self, step_id: str) -> Step:
+        for top in self.workflow.steps:
+            if any(inner.id == step_id for inner in walk_steps([top])):
+                return top
+        raise KeyError(step_id)
+
+    def _missing_input_warnings(self) -> None:
+        for declared in self.workflow.inputs or ():
+            if declared.get("required") and declared["name"] not in self.input_data:
+                self.state.warn(f"input '{declared['name']}' is declared required but was not given")
+
+    def _safe_progress(self, progress: ProgressCallback | None) -> ProgressCallback | None:
+        """A failing progress callback (say, Redis blipped) must not fail the workflow."""
+        if progress is None:
+            return None
+
+        def call(step_id: str, finished: int, total: int, entry: Mapping[str, Any]) -> None:
+            try:
+                progress(step_id, finished, total, entry)
+            except Exception:
+                log.warning("progress callback failed for step %s", step_id, exc_info=True,
+                            extra={"job_id": self.job_id, "step_id": step_id})
+        return call
+
+
+def _apply_input_defaults(workflow: Workflow, input_data: dict) -> dict:
+    for declared in workflow.inputs or ():
+        if declared["name"] not in input_data and declared.get("default") is not None:
+            input_data[declared["name"]] = declared["default"]
+    return input_data
+
+
+def _last_descendant(step: Step) -> str:
+    last = step
+    for inner in walk_steps([step]):
+        last = inner
+    return last.id
+
+
+__all__ = ["Engine", "EngineLimits", "Run", "StepFailed", "utc_now_iso"]

@@ -1,0 +1,59 @@
+"""The external API step: resolve parameters, consult the cache, take a rate-limit slot, call the service.
+
+The old worker skipped the cache and the limiter entirely and ignored the step's ``error_mode``; here both are
+wired in (fail-open: their own failures never fail the step) and errors are typed so the runner's one error-mode
+policy applies. Result shape as before: ``{success, data, cached, metadata}``.
+"""
+from __future__ import annotations
+
+import time
+
+from ..definitions import ExternalAPISettings
+from ..errors import RateLimitExceeded, WorkflowError
+from .base import StepOutcome, StepRun
+
+
+def run_external_api(run: StepRun) -> StepOutcome:
+    settings: ExternalAPISettings = run.step.settings
+    tools = run.tools
+    params = run.resolver().resolve(settings.parameters)
+    service = tools.services.get(settings.service)
+    started = time.monotonic()
+
+    def report(*, status: int | None, cached: bool, error_type: str | None = None) -> None:
+        tools.observer.upstream_call(job_id=run.run.job_id, service=settings.service,
+                                     operation=settings.operation, status=status, cached=cached,
+                                     duration_ms=int((time.monotonic() - started) * 1000), error_type=error_type)
+
+    cached = tools.cache.get(settings.service, settings.operation, params)
+    if cached is not None:
+        report(status=None, cached=True)
+        return _outcome({"success": True, "data": cached, "cached": True, "metadata": {}})
+
+    user_id = run.state.input_data.get("user_id") if isinstance(run.state.input_data, dict) else None
+    user = str(user_id) if user_id else None
+    refused = tools.limiter.acquire(settings.service, user)
+    if refused is not None:
+        limit_type, retry_after = refused
+        raise RateLimitExceeded(f"Rate limit exceeded ({limit_type}). Retry after {int(retry_after)}s",
+                                retry_after=retry_after, service=settings.service, operation=settings.operation)
+    timeout = run.deadline.timeout_for(settings.timeout or tools.limits.external_api_timeout)
+    try:
+        answer = service.call(settings.operation, params, timeout=timeout, cancel=run.cancel)
+    except Exception as exc:
+        tools.limiter.release(settings.service, user)
+        if isinstance(exc, WorkflowError):
+            exc.service = exc.service or settings.service
+            exc.operation = exc.operation or settings.operation
+        report(status=getattr(exc, "status_code", None), cached=False,
+               error_type=getattr(exc, "kind", type(exc).__name__))
+        raise
+    report(status=answer.status, cached=False)
+    ttl = tools.limits.cache_ttl_default if settings.cache_ttl is None else settings.cache_ttl
+    if ttl > 0:
+        tools.cache.set(settings.service, settings.operation, params, answer.data, ttl)
+    return _outcome({"success": True, "data": answer.data, "cached": False, "metadata": answer.metadata})
+
+
+def _outcome(result: dict) -> StepOutcome:
+    return StepOutcome(result=result, entry_extra={"cached": result["cached"]})
