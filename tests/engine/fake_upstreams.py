@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlparse
 
 import responses
 
-from conftest import UPSTREAM
+from tests.support import UPSTREAM
 
 WEATHER_URL = UPSTREAM["WEATHERAPI_BASE_URL"] + "/current.json"
 PLACES_URL = UPSTREAM["GOOGLE_PLACES_BASE_URL"] + "/nearbysearch/json"

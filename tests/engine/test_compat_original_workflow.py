@@ -7,7 +7,7 @@ import json
 import pytest
 import responses
 
-from fake_upstreams import (CHAT_URL, EMERGENCY_INPUT, PLACES_URL, WEATHER_URL, calls_to, query, register)
+from tests.engine.fake_upstreams import (CHAT_URL, EMERGENCY_INPUT, PLACES_URL, WEATHER_URL, calls_to, query, register)
 
 pytestmark = pytest.mark.usefixtures("original_fixture")
 

@@ -1,0 +1,285 @@
+"""The worker process's runtime: runs jobs, delivers webhooks, and keeps jobs safe when workers die.
+
+The Celery tasks are one-line wrappers around :meth:`WorkerRuntime.run_job` and
+:meth:`WorkerRuntime.deliver_webhook`. What makes execution safe lives here, in plain code that tests drive directly:
+
+* **Claim before running.** A job runs only after an atomic ``queued -> processing`` claim, so a redelivered
+  message for a finished (or running) job does nothing: no second run, no second completion webhook.
+* **Leases.** Each running job holds a lease key that one maintenance thread per process refreshes. A worker that
+  dies (SIGKILL, OOM) stops refreshing; the sweeper (any live worker) then re-queues the job once, or fails it
+  with a clear error, within about ``JOB_LEASE_SECONDS + SWEEPER_INTERVAL_SECONDS``.
+* **Cancellation.** The same thread checks cancel flags of the jobs this process runs and trips their tokens; the
+  engine notices between steps and while waiting on upstream calls. A lost lease (the job was deleted or
+  recovered elsewhere) trips the token too.
+* **Webhooks on our schedule.** Attempts are due-times in the store, dispatched by the maintenance thread, so a
+  retry survives a worker restart (Celery's countdown messages live in the dead worker's memory).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from typing import Any, Callable
+
+from ..config import Config
+from ..engine import WorkflowError
+from ..engine.errors import ConfigurationError, error_context
+from ..engine.ports import CancelFlag
+from ..jobs import JobStore, StoreUnavailable
+from ..jobs.queue import JobQueue, QueueUnavailable
+from ..logs import event
+from ..services import Services
+from ..webhooks import run_delivery
+
+log = logging.getLogger("llm_service.worker")
+
+STORE_RETRY_SECONDS = 60.0
+WEBHOOK_SAFETY_DELAY = 30.0  # if the immediate delivery message is lost, the due-time catches it
+
+
+class Leases:
+    """The jobs this process is running: job id -> (lease token, cancel flag)."""
+
+    def __init__(self) -> None:
+        self._items: dict[str, tuple[str, CancelFlag]] = {}
+        self._lock = threading.Lock()
+
+    def add(self, job_id: str, token: str) -> CancelFlag:
+        flag = CancelFlag()
+        with self._lock:
+            self._items[job_id] = (token, flag)
+        return flag
+
+    def remove(self, job_id: str) -> None:
+        with self._lock:
+            self._items.pop(job_id, None)
+
+    def tokens(self) -> dict[str, str]:
+        with self._lock:
+            return {job_id: token for job_id, (token, _) in self._items.items()}
+
+    def cancel(self, job_ids: set[str]) -> None:
+        with self._lock:
+            for job_id in job_ids:
+                if job_id in self._items:
+                    self._items[job_id][1].cancel()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
+
+
+class WorkerRuntime:
+    def __init__(self, config: Config, *, services: Services, queue: JobQueue,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.services = services
+        self.store: JobStore = services.store
+        self.queue = queue
+        self.clock = clock
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.leases = Leases()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last: dict[str, float] = {}
+
+    # -- jobs ---------------------------------------------------------------------------------------------------
+
+    def run_job(self, job_id: str) -> dict:
+        claim = self._store_call(lambda: self.store.claim(job_id, worker_id=self.worker_id,
+                                                          lease_seconds=self.config.job_lease_seconds))
+        if claim.outcome != "claimed":
+            event(log, "job.skipped", job_id=job_id, reason=claim.outcome)
+            return {"job_id": job_id, "skipped": claim.outcome}
+        record, token = claim.record or {}, claim.token or ""
+        flag = self.leases.add(job_id, token)
+        event(log, "job.state", job_id=job_id, status="processing", workflow=record.get("workflow_name"),
+              attempt=record.get("attempts"), worker=self.worker_id)
+        try:
+            result = self._execute(job_id, token, record, flag)
+            status = ("cancelled" if result["metadata"].get("cancelled")
+                      else "completed" if result["success"] else "failed")
+            error = result["metadata"].get("error")
+            calls = result["metadata"].get("llm_calls") or []
+            if calls:
+                self._store_call(lambda: self.store.add_usage(job_id, calls))
+            finished = self._store_call(lambda: self.store.finish(
+                job_id, token, status=status, result=result, error=error,
+                error_message=error["message"] if error else None,
+                total_tokens=result["metadata"].get("total_tokens", 0),
+                total_cost_usd=result["metadata"].get("total_cost_usd", 0.0)))
+        finally:
+            self.leases.remove(job_id)
+        event(log, "job.state", job_id=job_id, status=status if finished else "discarded",
+              duration_ms=result["metadata"].get("duration_ms"), error_type=(error or {}).get("type"),
+              total_tokens=result["metadata"].get("total_tokens"), cost_usd=result["metadata"].get("total_cost_usd"))
+        if finished and record.get("webhook_url"):
+            self._dispatch_webhook(job_id, _EVENTS[status], attempt=1)
+        return {"job_id": job_id, "status": status if finished else "discarded"}
+
+    def _execute(self, job_id: str, token: str, record: dict, flag: CancelFlag) -> dict:
+        engine = self.services.engine
+
+        def progress(step_id: str, done: int, total: int, entry: Any) -> None:
+            self.store.save_progress(job_id, token, {"current_step": step_id, "steps_completed": done,
+                                                     "total_steps": total}, dict(entry))
+        try:
+            workflow = engine.load(record["workflow_name"])
+        except WorkflowError as exc:  # the definition changed or vanished since submission
+            error = error_context(exc if isinstance(exc, ConfigurationError)
+                                  else ConfigurationError(str(exc)))
+            return {"workflow_name": record.get("workflow_name"), "success": False, "output": None,
+                    "steps_executed": [], "metadata": {"error": error, "total_tokens": 0, "total_cost_usd": 0.0,
+                                                       "llm_calls": [], "duration_ms": 0}}
+        return engine.run(workflow, record.get("input_data") or {}, progress=progress, cancel=flag, job_id=job_id)
+
+    # -- webhooks -----------------------------------------------------------------------------------------------
+
+    def deliver_webhook(self, job_id: str, event_name: str, attempt: int = 1) -> dict:
+        outcome = run_delivery(self.store, self.services.http, self.config, job_id, event_name, attempt,
+                               clock=self.clock)
+        event(log, "webhook.attempt", job_id=job_id, webhook_event=event_name, attempt=attempt,
+              outcome=outcome.outcome, http_status=(outcome.attempt or {}).get("http_status"),
+              retry_in=outcome.delay)
+        return {"job_id": job_id, "outcome": outcome.outcome, "delay": outcome.delay}
+
+    def _dispatch_webhook(self, job_id: str, event_name: str, *, attempt: int) -> None:
+        """Send the first attempt now; record a due-time as a safety net in case that message is lost."""
+        try:
+            self.store.set_webhook_state(job_id, "pending",
+                                         next_attempt_at=self.clock() + WEBHOOK_SAFETY_DELAY)
+            self.queue.enqueue_webhook(job_id, event_name, attempt=attempt)
+        except (StoreUnavailable, QueueUnavailable) as exc:
+            log.warning("webhook for job %s not dispatched now (%s); the sweeper will retry", job_id,
+                        type(exc).__name__, extra={"job_id": job_id})
+
+    # -- maintenance --------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="llm-maintenance", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.maintenance_tick()
+            except Exception:
+                log.warning("maintenance tick failed", exc_info=True)
+            self._stop.wait(0.5)
+
+    def maintenance_tick(self, *, force: bool = False) -> None:
+        """Heartbeats and cancel checks (every ~1 s), due webhooks (~1 s), the sweeper (SWEEPER_INTERVAL)."""
+        config = self.config
+        if force or self._due("heartbeat", min(1.0, config.job_heartbeat_seconds)):
+            tokens = self.leases.tokens()
+            if tokens:
+                try:
+                    lost = self.store.heartbeat(tokens, lease_seconds=config.job_lease_seconds)
+                    stop = lost | self.store.cancel_requested(list(tokens))
+                except StoreUnavailable:
+                    stop = set()
+                if stop:
+                    self.leases.cancel(stop)
+        if force or self._due("webhooks", 1.0):
+            self._dispatch_due_webhooks()
+        if force or self._due("sweep", config.sweeper_interval_seconds):
+            self._sweep()
+
+    def _due(self, name: str, interval: float) -> bool:
+        now = time.monotonic()
+        if now - self._last.get(name, 0.0) >= interval:
+            self._last[name] = now
+            return True
+        return False
+
+    def _dispatch_due_webhooks(self) -> None:
+        try:
+            due = self.store.due_webhooks(self.clock())
+        except StoreUnavailable:
+            return
+        for job_id in due:
+            record = self.store.get(job_id)
+            if not record or record.get("webhook_state") != "pending" or not record.get("webhook_event"):
+                state = (record or {}).get("webhook_state")
+                self.store.set_webhook_state(job_id, state if state in ("delivered", "failed") else "failed")
+                continue
+            attempt = int(record.get("webhook_attempts") or 0) + 1
+            if not self.store.try_lock(f"webhook-dispatch:{job_id}:{attempt}", 60):
+                continue
+            try:
+                self.store.set_webhook_state(job_id, "pending", next_attempt_at=self.clock() + 60)
+                self.queue.enqueue_webhook(job_id, record["webhook_event"], attempt=attempt)
+            except (StoreUnavailable, QueueUnavailable):
+                return
+
+    def _sweep(self) -> None:
+        config = self.config
+        try:
+            if not self.store.try_lock("sweeper", max(1.0, config.sweeper_interval_seconds * 0.8)):
+                return
+            outcomes = self.store.recover_stale(max_recoveries=config.job_max_recoveries,
+                                                grace_seconds=config.job_lease_seconds)
+        except StoreUnavailable:
+            return
+        for job_id, outcome in outcomes:
+            event(log, "job.recovered", level=logging.WARNING, job_id=job_id, outcome=outcome)
+            try:
+                if outcome == "requeued":
+                    record = self.store.get(job_id) or {}
+                    self.queue.enqueue(job_id, priority=int(record.get("priority") or 0))
+                elif outcome in ("failed", "cancelled"):
+                    record = self.store.get(job_id) or {}
+                    if record.get("webhook_url"):
+                        self._dispatch_webhook(job_id, _EVENTS[outcome], attempt=1)
+            except (StoreUnavailable, QueueUnavailable):
+                log.warning("could not act on recovered job %s now", job_id, extra={"job_id": job_id})
+
+    # -- helpers ------------------------------------------------------------------------------------------------
+
+    def _store_call(self, fn: Callable[[], Any]) -> Any:
+        """Retry a store call through a short Redis outage instead of dropping the job's state."""
+        deadline = time.monotonic() + STORE_RETRY_SECONDS
+        delay = 0.5
+        while True:
+            try:
+                return fn()
+            except StoreUnavailable:
+                if time.monotonic() + delay > deadline:
+                    raise
+                log.warning("job store unavailable; retrying in %.1fs", delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+
+_EVENTS = {"completed": "workflow.completed", "failed": "workflow.failed", "cancelled": "workflow.cancelled"}
+
+_runtime: WorkerRuntime | None = None
+_runtime_lock = threading.Lock()
+
+
+def install_runtime(runtime: WorkerRuntime) -> None:
+    global _runtime
+    with _runtime_lock:
+        _runtime = runtime
+
+
+def current_runtime() -> WorkerRuntime:
+    """The process's runtime; built from the environment on first use if the worker did not install one."""
+    global _runtime
+    with _runtime_lock:
+        if _runtime is None:
+            from .. import services
+            from .celery_app import make_celery
+            from .queue import CeleryJobQueue
+
+            config = Config.from_env()
+            _runtime = WorkerRuntime(config, services=services.build(config), queue=CeleryJobQueue(
+                make_celery(config)))
+        return _runtime
