@@ -48,7 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--input", "-i", required=True, help="JSON file with the input object ('-' = stdin)")
     run.add_argument("--workflows-dir", help="root holding definitions/ and prompts/ (env WORKFLOWS_DIR)")
     run.add_argument("--execution", choices=("sequential", "dependencies"),
-                     help="override the execution mode (env WORKFLOW_EXECUTION)")
+                     help="run in this mode whatever the workflow says (env WORKFLOW_EXECUTION only sets "
+                          "the default for workflows that do not say)")
     run.add_argument("--timeout", type=float, help="override the workflow's timeout_seconds")
     run.add_argument("--compact", action="store_true", help="print the result on one line")
     run.set_defaults(handler=_run)
@@ -72,8 +73,6 @@ def _config(args: argparse.Namespace) -> Config:
     config = Config.from_env()
     if getattr(args, "workflows_dir", None):
         config = config.with_overrides(workflows_dir=args.workflows_dir)
-    if getattr(args, "execution", None):
-        config = config.with_overrides(workflow_execution=args.execution)
     return config
 
 
@@ -109,7 +108,7 @@ def _run(args: argparse.Namespace) -> int:
             raise UsageError("invalid workflow:\n  " + "\n  ".join(exc.problems)) from None
         except WorkflowLoadError as exc:
             raise UsageError(str(exc)) from None
-        result = runtime.engine.run(workflow, input_data, timeout=args.timeout)
+        result = runtime.engine.run(workflow, input_data, timeout=args.timeout, execution=args.execution)
     finally:
         runtime.close()
     json.dump(result, sys.stdout, indent=None if args.compact else 2, ensure_ascii=False, default=str)

@@ -55,3 +55,64 @@ def make_engine(make_config: Callable[..., Any]) -> Callable[..., Any]:
     yield build
     for http in built:
         http.close()
+
+
+@pytest.fixture
+def redis_prefix():
+    """A unique key prefix in Redis db 15, deleted after the test."""
+    import uuid
+
+    import redis
+
+    value = f"test:{uuid.uuid4().hex[:12]}"
+    yield value
+    cleaner = redis.Redis(host="127.0.0.1", port=6379, db=15)
+    keys = list(cleaner.scan_iter(match=f"{value}:*", count=1000))
+    if keys:
+        cleaner.delete(*keys)
+    cleaner.close()
+
+
+@pytest.fixture
+def redis_client():
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=6379, db=15, socket_timeout=5)
+    yield client
+    client.close()
+
+
+class RecordingQueue:
+    """A JobQueue that records what was published (and can be told to fail)."""
+
+    def __init__(self) -> None:
+        self.jobs: list[tuple[str, int]] = []
+        self.webhooks: list[tuple[str, str, int]] = []
+        self.revoked: list[str] = []
+        self.fail = False
+        self.worker_count: int | None = 1
+
+    def enqueue(self, job_id: str, *, priority: int) -> None:
+        self._check()
+        self.jobs.append((job_id, priority))
+
+    def enqueue_webhook(self, job_id: str, event: str, *, attempt: int = 1, countdown: float = 0) -> None:
+        self._check()
+        self.webhooks.append((job_id, event, attempt))
+
+    def revoke(self, job_id: str) -> None:
+        self.revoked.append(job_id)
+
+    def workers(self, timeout: float = 1.0) -> int | None:
+        return self.worker_count
+
+    def _check(self) -> None:
+        if self.fail:
+            from llm_service.jobs.queue import QueueUnavailable
+
+            raise QueueUnavailable("broker down (test)")
+
+
+@pytest.fixture
+def recording_queue() -> RecordingQueue:
+    return RecordingQueue()

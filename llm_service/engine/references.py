@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Container, Iterable, Mapping
 
 from .errors import CONFIG_ERROR, USER_ERROR, ReferenceError_
 
@@ -26,8 +26,6 @@ NAMESPACES = ("input", "steps", "context")
 PLACEHOLDER = re.compile(r"\$\{([^}]+)\}")
 _INDEX = re.compile(r"\[([^\]]*)\]")
 
-# Step records carry this marker when the step did not produce output (failed under continue, or skipped).
-NO_OUTPUT_MARKER = "__no_output__"
 
 
 def to_text(value: Any) -> str:
@@ -47,13 +45,19 @@ def to_text(value: Any) -> str:
 
 
 class Scope:
-    """The data references resolve against: ``{"input": ..., "steps": ..., "context": ...}``."""
+    """The data references resolve against: ``{"input": ..., "steps": ..., "context": ...}``.
 
-    def __init__(self, input_data: Any, steps: Mapping[str, Any], context: Mapping[str, Any] | None = None):
+    ``empty_steps`` names steps that produced no output (failed under ``continue``, or skipped): references
+    into them resolve to null instead of failing.
+    """
+
+    def __init__(self, input_data: Any, steps: Mapping[str, Any], context: Mapping[str, Any] | None = None,
+                 empty_steps: Container[str] = ()):
         self.namespaces = {"input": input_data, "steps": steps, "context": dict(context or {})}
+        self.empty_steps = empty_steps
 
     def lookup(self, path: str) -> Any:
-        return lookup(self.namespaces, path)
+        return lookup(self.namespaces, path, empty_steps=self.empty_steps)
 
 
 def split_path(path: str) -> tuple[str, list[Any]]:
@@ -114,7 +118,7 @@ class _Index(int):
     """A ``[n]`` segment (as opposed to a key that happens to be numeric)."""
 
 
-def lookup(namespaces: Mapping[str, Any], path: str) -> Any:
+def lookup(namespaces: Mapping[str, Any], path: str, *, empty_steps: Container[str] = ()) -> Any:
     """Resolve one path against the namespaces. Raises :class:`ReferenceError_` saying what is missing."""
     try:
         namespace, segments = split_path(path)
@@ -127,10 +131,8 @@ def lookup(namespaces: Mapping[str, Any], path: str) -> Any:
             details={"reference": path}, category=CONFIG_ERROR)
     current: Any = namespaces[namespace]
     walked = namespace
-    in_empty_step = False
+    in_empty_step = namespace == "steps" and bool(segments) and str(segments[0]) in empty_steps
     for segment in segments:
-        if isinstance(current, dict) and current.get(NO_OUTPUT_MARKER):
-            in_empty_step = True
         try:
             current = _step_into(current, segment)
         except LookupError as exc:
@@ -140,8 +142,6 @@ def lookup(namespaces: Mapping[str, Any], path: str) -> Any:
             raise ReferenceError_(f"Cannot resolve ${{{path}}}: {exc} (at '{walked}')",
                                   details={"reference": path}, category=category) from None
         walked += f"[{int(segment)}]" if isinstance(segment, _Index) else f".{segment}"
-    if isinstance(current, dict) and NO_OUTPUT_MARKER in current:
-        return {k: v for k, v in current.items() if k != NO_OUTPUT_MARKER}
     return current
 
 

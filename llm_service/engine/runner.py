@@ -311,8 +311,8 @@ class Run:
 
     def _failed(self, step: Step, run: StepRun, context: dict, started: float, attempts: int, mode: str) -> None:
         duration_ms = int((time.monotonic() - started) * 1000)
-        if mode == "continue":
-            self.state.record_no_output(step, error=context)
+        self.state.record_no_output(step, error=context)
+        self._settle_children(step, record_entries=mode == "continue")
         entry = {"step_id": step.id, "step_type": step.type, "duration_ms": duration_ms, "success": False,
                  "error": context}
         self._finish_entry(step, run, entry, attempts)
@@ -327,6 +327,16 @@ class Run:
             for warning in run.warnings:
                 self.state.warn(f"step '{step.id}': {warning}")
         self.state.add_entry(step, entry, self.progress)
+
+    def _settle_children(self, step: Step, *, record_entries: bool) -> None:
+        """Children of a failed parallel/conditional step that never finished read as null, like failed steps;
+        when the workflow carries on (``continue``) they are listed as skipped too."""
+        for inner in walk_steps(step.children):
+            if inner.id not in self.state.records:
+                self.state.record_no_output(inner, skipped=True)
+            if record_entries and inner.id not in self.state.entries:
+                self.state.add_entry(inner, {"step_id": inner.id, "step_type": inner.type, "duration_ms": 0,
+                                             "success": False, "skipped": True}, self.progress)
 
     def record_skipped(self, steps: list[Step]) -> None:
         """Steps of a conditional branch that was not taken: recorded so references to them give null."""

@@ -11,7 +11,7 @@ import threading
 from typing import Any, Callable, Mapping
 
 from .definitions import Step, Workflow
-from .references import NO_OUTPUT_MARKER, Scope
+from .references import Scope
 
 LLM_SUMMARY_CHARS = 200
 
@@ -28,7 +28,8 @@ class RunState:
         self.total_cost = 0.0
         self.warnings: list[str] = []
         self.finished = 0
-        self.scope = Scope(input_data, self.records, {})
+        self.empty_steps: set[str] = set()
+        self.scope = Scope(input_data, self.records, {}, empty_steps=self.empty_steps)
         self._lock = threading.Lock()
 
     def lookup(self, path: str) -> Any:
@@ -55,15 +56,17 @@ class RunState:
                 record[alias] = result
         with self._lock:
             self.records[step.id] = record
+            self.empty_steps.discard(step.id)
 
     def record_no_output(self, step: Step, *, error: Mapping[str, Any] | None = None, skipped: bool = False) -> None:
-        record: dict[str, Any] = {"output": None, "success": False, NO_OUTPUT_MARKER: True}
+        record: dict[str, Any] = {"output": None, "success": False}
         if error is not None:
             record["error"] = dict(error)
         if skipped:
             record["skipped"] = True
         with self._lock:
             self.records[step.id] = record
+            self.empty_steps.add(step.id)
 
     def add_entry(self, step: Step, entry: dict, progress: Callable[[str, int, int, dict], None] | None) -> None:
         with self._lock:

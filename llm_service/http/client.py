@@ -367,7 +367,8 @@ class HttpClient:
     def _read_body(raw: Any, call: _Call, deadline: float, limit: int, service: str, timeout: float) -> bytes:
         """Read in small pieces, checking the budget and the size limit between them."""
         declared = (raw.headers.get("Content-Length") or "").strip()
-        too_large = UpstreamBadResponse(f"Response body from {service} exceeds {limit} bytes", service=service)
+        too_large = UpstreamBadResponse(f"Response body from {service} exceeds {limit} bytes", service=service,
+                                        retryable=False)
         if declared.isdigit() and int(declared) > limit:
             raise too_large
         read = getattr(raw, "read1", None) or raw.read  # read1 returns what has arrived instead of blocking

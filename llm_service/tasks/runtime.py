@@ -222,7 +222,7 @@ class WorkerRuntime:
     def _sweep(self) -> None:
         config = self.config
         try:
-            if not self.store.try_lock("sweeper", max(1.0, config.sweeper_interval_seconds * 0.8)):
+            if not self.store.try_lock("sweeper", config.sweeper_interval_seconds * 0.8):
                 return
             outcomes = self.store.recover_stale(max_recoveries=config.job_max_recoveries,
                                                 grace_seconds=config.job_lease_seconds)

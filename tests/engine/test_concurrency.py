@@ -163,3 +163,22 @@ def test_parallel_and_dependencies_under_each_pool(mode):
                                                   "metadata": {"fake": True}} for i in range(3)}
     assert verdict["graph_output"] == {"parts": ["x", "y", "z"]}
     assert verdict["green"] is (mode != "threads")
+
+
+def test_a_continue_parent_leaves_its_failed_and_unfinished_children_readable_as_null(tmp_path):
+    definition = {"name": "p1", "steps": [
+        step("par", "parallel", {"max_concurrency": 1, "steps": [
+            step("bad", "transform", {"operation": "join", "input": "${input.text}"}),
+            step("good", "transform", {"operation": "join", "input": "${input.list}"})]}, error_mode="continue"),
+        step("after", "transform", {"operation": "template", "input": "${input}", "config": {
+            "template": "${b}|${g}|${p}", "variables": {"b": "${steps.bad.output}", "g": "${steps.good.output}",
+                                                       "p": "${steps.par.output}"}}}),
+        step("all", "transform", {"operation": "extract_fields", "input": "${steps}",
+                                  "config": {"paths": {"bad": "bad"}}})]}
+    name = write_workflow(tmp_path, definition)
+    result = make_engine(tmp_path).run(name, {"text": "abc", "list": ["a"]})
+    assert result["success"], result["metadata"].get("error")
+    assert [s["step_id"] for s in result["steps_executed"]] == ["par", "bad", "good", "after", "all"]
+    assert result["steps_executed"][2]["skipped"] is True
+    assert result["steps_executed"][3]["output"] == "null|null|null"
+    assert set(result["output"]["bad"]) == {"output", "success", "error"}  # no internal markers leak

@@ -25,7 +25,8 @@ def run_external_api(run: StepRun) -> StepOutcome:
                                      operation=settings.operation, status=status, cached=cached,
                                      duration_ms=int((time.monotonic() - started) * 1000), error_type=error_type)
 
-    cached = tools.cache.get(settings.service, settings.operation, params)
+    ttl = tools.limits.cache_ttl_default if settings.cache_ttl is None else settings.cache_ttl
+    cached = tools.cache.get(settings.service, settings.operation, params) if ttl > 0 else None
     if cached is not None:
         report(status=None, cached=True)
         return _outcome({"success": True, "data": cached, "cached": True, "metadata": {}})
@@ -49,7 +50,6 @@ def run_external_api(run: StepRun) -> StepOutcome:
                error_type=getattr(exc, "kind", type(exc).__name__))
         raise
     report(status=answer.status, cached=False)
-    ttl = tools.limits.cache_ttl_default if settings.cache_ttl is None else settings.cache_ttl
     if ttl > 0:
         tools.cache.set(settings.service, settings.operation, params, answer.data, ttl)
     return _outcome({"success": True, "data": answer.data, "cached": False, "metadata": answer.metadata})

@@ -1,0 +1,348 @@
+"""The job store's Lua scripts: every state change that must read-then-write runs here, atomically, in one round trip.
+
+Conventions shared by the per-job scripts (claim, save_progress, finish, cancel, recover, append, webhook state):
+``KEYS[1]`` is the job hash; ``ARGV[1]`` the key prefix including its trailing colon, ``ARGV[2]`` the job id,
+``ARGV[3]`` "now" in epoch milliseconds, ``ARGV[4]`` the same instant as a JSON-encoded ISO string (hash values
+are JSON, so the script can store it verbatim), ``ARGV[5]`` a nonce unique to the call and ``ARGV[6]`` (JSON ISO)
+when the webhook of a job ending now falls due in ``P:webhooks:due`` (the safety net if its first delivery is never
+enqueued); script arguments start at ``ARGV[7]``. Values that come from callers arrive already JSON-encoded by Python, so Lua never re-encodes user
+data (cjson would alter floats and escape ``/``).
+
+Retried calls: redis-py re-sends a command after a connection error, so a script whose reply was lost may run twice.
+A transition that hands the caller a duty (finish -> enqueue the webhook, requeue -> republish the task) leaves a
+receipt, ``P:job:<id>:receipt`` = ``<nonce>|<reply>``; the re-sent call finds its own nonce and answers as the first
+run did, instead of "someone else did it", which would leave the duty to nobody. A claim is recognised by its token
+(unique per call); list appends by finding their own entries at the list's tail.
+
+Key names are built inside the scripts from the prefix (single-instance Redis, not Redis Cluster).
+"""
+from __future__ import annotations
+
+_JOB_PRELUDE = r"""
+local P = ARGV[1]
+local ID = ARGV[2]
+local NOW_MS = tonumber(ARGV[3])
+local NOW = ARGV[4]
+local NONCE = ARGV[5]
+local WEBHOOK_DUE = ARGV[6]
+local KEY = KEYS[1]
+local RECEIPT = KEYS[1] .. ':receipt'
+local TERMINAL = {completed = true, failed = true, cancelled = true}
+local STATUSES = {'pending', 'queued', 'processing', 'completed', 'failed', 'cancelled'}
+
+local function iso_ms(s)
+  local y, mo, d, h, mi, se, frac = string.match(s, '^(%d%d%d%d)-(%d%d)-(%d%d)T(%d%d):(%d%d):(%d%d)%.?(%d*)Z$')
+  if not y then return nil end
+  y, mo, d = tonumber(y), tonumber(mo), tonumber(d)
+  if mo <= 2 then y = y - 1 end
+  local era = math.floor(y / 400)
+  local yoe = y - era * 400
+  local doy = math.floor((153 * ((mo + 9) % 12) + 2) / 5) + d - 1
+  local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy
+  local days = era * 146097 + doe - 719468
+  local ms = 0
+  if frac ~= '' then ms = tonumber(string.sub(frac .. '00', 1, 3)) end
+  return (((days * 24 + tonumber(h)) * 60 + tonumber(mi)) * 60 + tonumber(se)) * 1000 + ms
+end
+
+local function field(name)
+  local raw = redis.call('HGET', KEY, name)
+  if raw == false or raw == 'null' then return nil end
+  return cjson.decode(raw)
+end
+
+local function score_of(ms)
+  return string.format('%.3f', ms / 1000)
+end
+
+local function index_score()
+  local score = redis.call('ZSCORE', P .. 'jobs:all', ID)
+  if score then return score end
+  local created = field('created_at')
+  return score_of((created and iso_ms(created)) or NOW_MS)
+end
+
+-- The hash's status and the status indexes change together, always through here.
+local function set_status(new)
+  redis.call('HSET', KEY, 'status', cjson.encode(new))
+  local score = index_score()
+  for _, s in ipairs(STATUSES) do
+    if s ~= new then redis.call('ZREM', P .. 'jobs:status:' .. s, ID) end
+  end
+  redis.call('ZADD', P .. 'jobs:status:' .. new, score, ID)
+end
+
+-- Sub-keys live exactly as long as their job.
+local function expire_with_job(sub)
+  local ttl = redis.call('PTTL', KEY)
+  if ttl > 0 then redis.call('PEXPIRE', sub, ttl) end
+end
+
+local function duration_since_start()
+  local started = field('started_at')
+  local ms = started and iso_ms(started)
+  if not ms then return 'null' end
+  return string.format('%d', math.max(0, NOW_MS - ms))
+end
+
+-- Moving into a terminal state is shared by finish, cancel and the sweeper so all three set the same fields.
+-- A job with a webhook is scheduled in the due set (the caller normally delivers it at once and reschedules).
+local function terminate(status, event)
+  local url = redis.call('HGET', KEY, 'webhook_url')
+  local state, next_at = '"none"', 'null'
+  if url and url ~= 'null' then
+    state, next_at = '"pending"', WEBHOOK_DUE
+    redis.call('ZADD', P .. 'webhooks:due', score_of(iso_ms(cjson.decode(WEBHOOK_DUE))), ID)
+  end
+  redis.call('HSET', KEY, 'completed_at', NOW, 'updated_at', NOW, 'duration_ms', duration_since_start(),
+    'webhook_event', cjson.encode(event), 'webhook_state', state, 'webhook_next_attempt_at', next_at)
+  set_status(status)
+  redis.call('DEL', KEY .. ':lease', KEY .. ':cancel')
+end
+
+-- The reply this very call already got, if it ran before (a re-sent script), else nil.
+local function earlier_reply()
+  local receipt = redis.call('GET', RECEIPT)
+  if receipt and string.sub(receipt, 1, #NONCE + 1) == NONCE .. '|' then return string.sub(receipt, #NONCE + 2) end
+  return nil
+end
+
+local function give_receipt(reply)
+  redis.call('SET', RECEIPT, NONCE .. '|' .. reply)
+  expire_with_job(RECEIPT)
+  return reply
+end
+"""
+
+# ARGV[7] worker id (JSON), ARGV[8] new lease token, ARGV[9] the token as JSON, ARGV[10] lease ms.
+CLAIM = _JOB_PRELUDE + r"""
+local raw = redis.call('HGET', KEY, 'status')
+if not raw then return {'not_found'} end
+local status = cjson.decode(raw)
+if status == 'processing' and redis.call('HGET', KEY, 'lease_token') == ARGV[9] then
+  return {'claimed', redis.call('HGETALL', KEY)}
+end
+if TERMINAL[status] then return {'finished', redis.call('HGETALL', KEY)} end
+if status ~= 'queued' then return {'busy', redis.call('HGETALL', KEY)} end
+local attempts = tonumber(redis.call('HGET', KEY, 'attempts')) or 0
+redis.call('HSET', KEY, 'started_at', NOW, 'updated_at', NOW, 'completed_at', 'null', 'duration_ms', 'null',
+  'attempts', string.format('%d', attempts + 1), 'worker_id', ARGV[7], 'lease_token', ARGV[9])
+set_status('processing')
+redis.call('SET', KEY .. ':lease', ARGV[8], 'PX', ARGV[10])
+return {'claimed', redis.call('HGETALL', KEY)}
+"""
+
+# ARGV[7] token (JSON), ARGV[8] progress (JSON), ARGV[9] step entry (JSON) or ''.
+SAVE_PROGRESS = _JOB_PRELUDE + r"""
+if redis.call('HGET', KEY, 'status') ~= '"processing"' or redis.call('HGET', KEY, 'lease_token') ~= ARGV[7] then
+  return 0
+end
+-- progress carries a millisecond last_updated, so an identical progress at the same instant is this call re-sent
+local resent = redis.call('HGET', KEY, 'progress') == ARGV[8] and redis.call('HGET', KEY, 'updated_at') == NOW
+redis.call('HSET', KEY, 'progress', ARGV[8], 'updated_at', NOW)
+if ARGV[9] ~= '' and not resent then
+  redis.call('RPUSH', KEY .. ':steps', ARGV[9])
+  expire_with_job(KEY .. ':steps')
+end
+return 1
+"""
+
+# ARGV[7] token (JSON), ARGV[8] terminal status, ARGV[9] webhook event, ARGV[10] result, ARGV[11] error,
+# ARGV[12] error_message, ARGV[13] total_tokens, ARGV[14] total_cost_usd (all JSON).
+FINISH = _JOB_PRELUDE + r"""
+if earlier_reply() then return 1 end
+if redis.call('HGET', KEY, 'status') ~= '"processing"' or redis.call('HGET', KEY, 'lease_token') ~= ARGV[7] then
+  return 0
+end
+redis.call('HSET', KEY, 'result', ARGV[10], 'error', ARGV[11], 'error_message', ARGV[12],
+  'total_tokens', ARGV[13], 'total_cost_usd', ARGV[14])
+terminate(ARGV[8], ARGV[9])
+give_receipt('1')
+return 1
+"""
+
+CANCEL = _JOB_PRELUDE + r"""
+local raw = redis.call('HGET', KEY, 'status')
+if not raw then return 'not_found' end
+local earlier = earlier_reply()
+if earlier then return earlier end
+local status = cjson.decode(raw)
+if TERMINAL[status] then return 'finished' end
+redis.call('HSET', KEY, 'cancel_requested', 'true', 'updated_at', NOW)
+if status == 'processing' then
+  redis.call('SET', KEY .. ':cancel', '1')
+  expire_with_job(KEY .. ':cancel')
+  return 'cancelling'
+end
+terminate('cancelled', 'workflow.cancelled')
+return give_receipt('cancelled')
+"""
+
+# ARGV[7] max recoveries, ARGV[8] grace ms, ARGV[9] error context template (JSON), ARGV[10] error message template
+# (JSON); '__N__' in the templates becomes the number of re-runs so far.
+RECOVER = _JOB_PRELUDE + r"""
+local earlier = earlier_reply()
+if earlier then return earlier end
+if redis.call('HGET', KEY, 'status') ~= '"processing"' then return 'skipped' end
+if redis.call('EXISTS', KEY .. ':lease') == 1 then return 'skipped' end
+local started = field('started_at')
+local started_ms = started and iso_ms(started)
+if started_ms and NOW_MS - started_ms < tonumber(ARGV[8]) then return 'skipped' end
+if redis.call('HGET', KEY, 'cancel_requested') == 'true' then
+  terminate('cancelled', 'workflow.cancelled')
+  return give_receipt('cancelled')
+end
+local reruns = tonumber(redis.call('HGET', KEY, 'recoveries')) or 0
+if reruns < tonumber(ARGV[7]) then
+  redis.call('HSET', KEY, 'recoveries', string.format('%d', reruns + 1), 'queued_at', NOW, 'updated_at', NOW,
+    'started_at', 'null', 'worker_id', 'null', 'lease_token', 'null', 'progress', 'null')
+  set_status('queued')
+  redis.call('DEL', KEY .. ':steps', KEY .. ':lease')
+  return give_receipt('requeued')
+end
+local n = string.format('%d', reruns)
+local err = string.gsub(ARGV[9], '__N__', n)
+local msg = string.gsub(ARGV[10], '__N__', n)
+redis.call('HSET', KEY, 'error', err, 'error_message', msg)
+terminate('failed', 'workflow.failed')
+return give_receipt('failed')
+"""
+
+# ARGV[7] list name ('usage', 'webhooks'), ARGV[8] hash field that mirrors the list length or '',
+# ARGV[9..] entries (JSON). Returns the list length, or -1 when the job does not exist.
+APPEND = _JOB_PRELUDE + r"""
+if redis.call('EXISTS', KEY) == 0 then return -1 end
+local list = KEY .. ':' .. ARGV[7]
+local n = #ARGV - 8
+local tail = redis.call('LRANGE', list, -n, -1)
+local resent = #tail == n
+if resent then
+  for i = 1, n do
+    if tail[i] ~= ARGV[8 + i] then resent = false; break end
+  end
+end
+if not resent then
+  redis.call('RPUSH', list, unpack(ARGV, 9))
+  expire_with_job(list)
+end
+local len = redis.call('LLEN', list)
+if ARGV[8] ~= '' then redis.call('HSET', KEY, ARGV[8], string.format('%d', len), 'updated_at', NOW) end
+return len
+"""
+
+# ARGV[7] state (plain), ARGV[8] next attempt ISO (JSON or 'null'), ARGV[9] next attempt epoch or '',
+# ARGV[10] permanently failed ('true'/'false').
+SET_WEBHOOK_STATE = _JOB_PRELUDE + r"""
+local due = P .. 'webhooks:due'
+if redis.call('EXISTS', KEY) == 0 then
+  redis.call('ZREM', due, ID)
+  return 0
+end
+redis.call('HSET', KEY, 'webhook_state', cjson.encode(ARGV[7]), 'webhook_next_attempt_at', ARGV[8],
+  'webhook_permanently_failed', ARGV[10], 'updated_at', NOW)
+if ARGV[7] == 'pending' then
+  if ARGV[9] ~= '' then redis.call('ZADD', due, ARGV[9], ID) end
+else
+  redis.call('ZREM', due, ID)
+end
+return 1
+"""
+
+# KEYS: job hashes. ARGV[1] lease ms, then per job: token, token as JSON. Returns the 1-based positions of the
+# jobs whose lease is lost. A lease key that merely expired is re-established while the job is still processing
+# under the same token (the sweeper has not taken it), so a late heartbeat does not abandon a healthy job.
+HEARTBEAT = r"""
+local lost = {}
+for i, key in ipairs(KEYS) do
+  local token, token_json = ARGV[2 * i], ARGV[2 * i + 1]
+  local lease = key .. ':lease'
+  local current = redis.call('GET', lease)
+  if current == token then
+    redis.call('PEXPIRE', lease, ARGV[1])
+  elseif current == false and redis.call('HGET', key, 'status') == '"processing"'
+      and redis.call('HGET', key, 'lease_token') == token_json then
+    redis.call('SET', lease, token, 'PX', ARGV[1])
+  else
+    lost[#lost + 1] = i
+  end
+end
+return lost
+"""
+
+# No KEYS (the keys depend on the filters). ARGV[1] prefix, ARGV[2] scratch key, ARGV[3] min score, ARGV[4] offset,
+# ARGV[5] limit, ARGV[6] user id or '', ARGV[7] number of statuses S, ARGV[8..7+S] statuses, then the fields to
+# return. Runs atomically, so the total and the page describe the same snapshot.
+LIST = r"""
+local P, TMP, MIN = ARGV[1], ARGV[2], ARGV[3]
+local offset, limit, user = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
+local nstatus = tonumber(ARGV[7])
+local statuses, fields = {}, {}
+for i = 1, nstatus do statuses[i] = P .. 'jobs:status:' .. ARGV[7 + i] end
+for i = 8 + nstatus, #ARGV do fields[#fields + 1] = ARGV[i] end
+local src
+if nstatus == 0 then
+  if user == '' then src = P .. 'jobs:all' else src = P .. 'jobs:user:' .. user end
+elseif nstatus == 1 and user == '' then
+  src = statuses[1]
+else
+  src = TMP
+  local args = {'ZUNIONSTORE', TMP, nstatus}
+  for _, k in ipairs(statuses) do args[#args + 1] = k end
+  args[#args + 1] = 'AGGREGATE'
+  args[#args + 1] = 'MAX'
+  redis.call(unpack(args))
+  if user ~= '' then
+    redis.call('ZINTERSTORE', TMP, 2, TMP, P .. 'jobs:user:' .. user, 'WEIGHTS', 1, 0)
+  end
+  redis.call('PEXPIRE', TMP, 60000)
+end
+local total = redis.call('ZCOUNT', src, MIN, '+inf')
+local rows = {}
+if limit > 0 then
+  local ids = redis.call('ZREVRANGEBYSCORE', src, '+inf', MIN, 'LIMIT', offset, limit)
+  for i, id in ipairs(ids) do
+    rows[i] = redis.call('HMGET', P .. 'job:' .. id, unpack(fields))
+  end
+end
+redis.call('DEL', TMP)
+return {total, rows}
+"""
+
+# KEYS: job hashes; ARGV[1] prefix, ARGV[1 + i] the id of KEYS[i]. Returns {id, status JSON} for each job that
+# existed. Index entries are removed even when the hash already expired.
+DELETE = r"""
+local P = ARGV[1]
+local STATUSES = {'pending', 'queued', 'processing', 'completed', 'failed', 'cancelled'}
+local out = {}
+for i, key in ipairs(KEYS) do
+  local id = ARGV[i + 1]
+  local status = redis.call('HGET', key, 'status')
+  local user = redis.call('HGET', key, 'user_id')
+  redis.call('ZREM', P .. 'jobs:all', id)
+  redis.call('ZREM', P .. 'webhooks:due', id)
+  for _, s in ipairs(STATUSES) do redis.call('ZREM', P .. 'jobs:status:' .. s, id) end
+  if user and user ~= 'null' then
+    user = cjson.decode(user)
+    local ukey = P .. 'jobs:user:' .. user
+    redis.call('ZREM', ukey, id)
+    if redis.call('ZCARD', ukey) == 0 then
+      redis.call('DEL', ukey)
+      redis.call('SREM', P .. 'jobs:users', user)
+    end
+  end
+  redis.call('DEL', key, key .. ':steps', key .. ':usage', key .. ':webhooks', key .. ':lease', key .. ':cancel',
+    key .. ':receipt')
+  if status then out[#out + 1] = {id, status} end
+end
+return out
+"""
+
+# KEYS[1] a user's index, KEYS[2] the users set; ARGV[1] the user id. Forget the user once their index is empty
+# (atomic, so a job created concurrently re-adds the user after us, never before). A key of another type is not an
+# index of ours and is left alone.
+DROP_EMPTY_USER = r"""
+local kind = redis.call('TYPE', KEYS[1]).ok
+if kind == 'zset' and redis.call('ZCARD', KEYS[1]) > 0 then return 0 end
+redis.call('SREM', KEYS[2], ARGV[1])
+return 1
+"""

@@ -1,0 +1,552 @@
+"""Redis-backed job records shared by the API, the worker, the webhook sender and the sweeper.
+
+The contract is ``.dev/JOBSTORE_CONTRACT.md``. What this module adds to it:
+
+* Every read-modify-write is one Lua script (``lua.py``) and ``create`` is one MULTI/EXEC, so a job is never half
+  written and a terminal status is never left: each script re-checks the status it needs inside Redis.
+* Hash values are JSON, so bools, ints, nulls and nested objects come back with their types; the client may use
+  ``decode_responses`` True or False.
+* Time comes from the injected ``clock`` (epoch seconds), never from Redis, so tests can move it. Key expiry is set
+  relative to "now" when the job is created, which equals created + retention + 1 day.
+* Redis being unreachable or timing out surfaces as :class:`StoreUnavailable` (the API answers 503).
+* redis-py re-sends a command whose reply was lost; the scripts recognise their own earlier run (``lua.py``), so a
+  claim, finish, cancel or recovery is never reported as "someone else did it" to the caller that did it.
+* Every move into a terminal state of a job with a ``webhook_url`` also puts it in ``P:webhooks:due`` (at now +
+  ``webhook_safety_delay``), so a process that dies between ``finish`` and enqueuing the webhook leaves it to the
+  due-webhook sweep.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, TypeVar
+
+import redis
+
+from ..redaction import redact_text
+from . import lua
+from .timeutil import epoch_to_ms, ms_to_iso
+
+STATUSES = ("pending", "queued", "processing", "completed", "failed", "cancelled")
+TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
+WEBHOOK_STATES = ("none", "pending", "delivered", "failed")
+WEBHOOK_EVENTS = {"completed": "workflow.completed", "failed": "workflow.failed", "cancelled": "workflow.cancelled"}
+
+# Every record key with its default, in the order records are written.
+RECORD_DEFAULTS: dict[str, Any] = {
+    "job_id": None, "celery_task_id": None, "workflow_name": None, "workflow_version": None,
+    "status": "queued", "priority": 0, "user_id": None, "username": None, "action": None, "input_data": {},
+    "webhook_url": None, "webhook_secret": None, "debug_mode": False,
+    "created_at": None, "queued_at": None, "started_at": None, "completed_at": None, "updated_at": None,
+    "duration_ms": None, "result": None, "error_message": None, "error": None, "progress": None,
+    "attempts": 0, "recoveries": 0, "worker_id": None, "lease_token": None, "cancel_requested": False,
+    "webhook_event": None, "webhook_state": "none", "webhook_attempts": 0, "webhook_next_attempt_at": None,
+    "webhook_permanently_failed": False, "total_tokens": 0, "total_cost_usd": 0.0,
+}
+# What a caller may set in create(); everything else is owned by the store's state machine.
+CALLER_FIELDS = frozenset({"job_id", "workflow_name", "workflow_version", "priority", "user_id", "username",
+                           "action", "input_data", "webhook_url", "webhook_secret", "debug_mode"})
+SUMMARY_FIELDS = ("job_id", "workflow_name", "status", "priority", "user_id", "username", "action", "created_at",
+                  "started_at", "completed_at", "duration_ms", "error_message")
+
+WORKER_LOST_MESSAGE = ("The worker running this job stopped before it finished (no heartbeat), and the job was "
+                       "already re-run __N__ time(s), the configured limit.")
+
+_UNAVAILABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, redis.exceptions.ReadOnlyError)
+_DAY = 86400
+
+
+class StoreUnavailable(Exception):
+    """Redis could not be reached or did not answer in time; the API turns this into 503."""
+
+
+class DuplicateJob(ValueError):
+    """``create`` was given the id of a job that already exists; the existing job is left untouched."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Outcome of :meth:`JobStore.claim`: ``claimed`` | ``not_found`` | ``finished`` | ``busy``.
+
+    ``token`` is set only when claimed (the lease token the worker must present); ``record`` is the job as it is
+    after the claim (None when not found).
+    """
+    outcome: str
+    token: str | None
+    record: dict | None
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _translating_outages(method: F) -> F:
+    """Turn redis-py's connection/timeout errors into StoreUnavailable with a message an operator can act on."""
+    @functools.wraps(method)
+    def wrapper(self: "JobStore", *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except _UNAVAILABLE as exc:
+            raise StoreUnavailable(
+                f"Job store unavailable: Redis did not answer during {method.__name__} "
+                f"({type(exc).__name__}: {redact_text(str(exc))})") from exc
+    return wrapper  # type: ignore[return-value]
+
+
+def _text(value: Any) -> Any:
+    """Redis replies are bytes or str depending on the client's decode_responses; we always work with str."""
+    return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
+def _enc(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def _dec(raw: Any) -> Any:
+    return None if raw is None else json.loads(_text(raw))
+
+
+def _record(pairs: Iterable[tuple[Any, Any]]) -> dict:
+    """A full record from hash field/value pairs; keys a stored job lacks (older schema) get their defaults."""
+    stored = {_text(k): _dec(v) for k, v in pairs}
+    record = {key: stored.pop(key, default) for key, default in RECORD_DEFAULTS.items()}
+    record.update(stored)
+    return record
+
+
+def _record_from_flat(flat: list) -> dict:
+    return _record(zip(flat[0::2], flat[1::2]))
+
+
+def _ms(seconds: float) -> int:
+    return max(1, int(round(seconds * 1000)))
+
+
+class _Keys:
+    def __init__(self, prefix: str) -> None:
+        self.p = prefix + ":"
+
+    def job(self, job_id: str) -> str:
+        return f"{self.p}job:{job_id}"
+
+    def sub(self, job_id: str, name: str) -> str:
+        return f"{self.p}job:{job_id}:{name}"
+
+    @property
+    def all(self) -> str:
+        return f"{self.p}jobs:all"
+
+    def status(self, status: str) -> str:
+        return f"{self.p}jobs:status:{status}"
+
+    def user(self, user_id: str) -> str:
+        return f"{self.p}jobs:user:{user_id}"
+
+    @property
+    def users(self) -> str:
+        return f"{self.p}jobs:users"
+
+    @property
+    def due(self) -> str:
+        return f"{self.p}webhooks:due"
+
+    def lock(self, name: str) -> str:
+        return f"{self.p}lock:{name}"
+
+    def scratch(self) -> str:
+        return f"{self.p}tmp:{uuid.uuid4().hex}"
+
+
+class JobStore:
+    """Job records and their indexes in Redis; see the module docstring and the contract."""
+
+    def __init__(self, redis_client: redis.Redis, *, prefix: str = "llm", retention_days: int = 30,
+                 clock: Callable[[], float] = time.time, webhook_safety_delay: float = 30.0) -> None:
+        """``webhook_safety_delay``: how long after a job ends its webhook falls due in ``P:webhooks:due`` unless
+        the caller reschedules it (it normally delivers at once): a process dying between ``finish`` and
+        enqueuing the delivery leaves it to the due-webhook sweep instead of losing it. Not zero, so the sweep
+        does not race the immediate delivery."""
+        if retention_days < 1:
+            raise ValueError("retention_days must be at least 1")
+        self._webhook_safety_ms = epoch_to_ms(max(0.0, webhook_safety_delay))
+        self._r = redis_client
+        self._k = _Keys(prefix)
+        self._retention_days = retention_days
+        self._clock = clock
+        self._claim = redis_client.register_script(lua.CLAIM)
+        self._save_progress = redis_client.register_script(lua.SAVE_PROGRESS)
+        self._finish = redis_client.register_script(lua.FINISH)
+        self._cancel = redis_client.register_script(lua.CANCEL)
+        self._recover = redis_client.register_script(lua.RECOVER)
+        self._append = redis_client.register_script(lua.APPEND)
+        self._webhook_state = redis_client.register_script(lua.SET_WEBHOOK_STATE)
+        self._heartbeat = redis_client.register_script(lua.HEARTBEAT)
+        self._list = redis_client.register_script(lua.LIST)
+        self._delete = redis_client.register_script(lua.DELETE)
+        self._drop_empty_user = redis_client.register_script(lua.DROP_EMPTY_USER)
+
+    # ---------------------------------------------------------------------------------------------- helpers
+
+    def _now(self) -> tuple[int, str]:
+        ms = epoch_to_ms(self._clock())
+        return ms, ms_to_iso(ms)
+
+    def _cutoff(self) -> float:
+        """Oldest index score still inside the retention window."""
+        return self._clock() - self._retention_days * _DAY
+
+    def _job_args(self, job_id: str) -> tuple[list[str], list[Any]]:
+        """KEYS and the leading ARGV shared by the per-job scripts (see lua.py)."""
+        ms, iso = self._now()
+        return [self._k.job(job_id)], self._prelude_args(job_id, ms, iso)
+
+    def _prelude_args(self, job_id: str, ms: int, iso: str) -> list[Any]:
+        webhook_due = _enc(ms_to_iso(ms + self._webhook_safety_ms))
+        return [self._k.p, job_id, ms, _enc(iso), uuid.uuid4().hex, webhook_due]
+
+    # ---------------------------------------------------------------------------------------------- basics
+
+    def ping(self) -> bool:
+        """Health check: never raises for an unreachable Redis, just answers False."""
+        try:
+            return bool(self._r.ping())
+        except (*_UNAVAILABLE, redis.exceptions.ResponseError):
+            return False
+
+    @_translating_outages
+    def create(self, record: dict) -> dict:
+        """Store a new queued job (hash, indexes and expiry in one MULTI) and return the full record.
+
+        The caller supplies the fields in :data:`CALLER_FIELDS` (``workflow_name`` required, ``job_id`` generated
+        when absent); store-owned fields given here (status, timestamps, counters...) are ignored. Unknown keys,
+        bad types and values that are not JSON-serialisable raise ValueError before anything is written; an
+        existing id raises :class:`DuplicateJob`.
+        """
+        now_ms, now = self._now()
+        fields = self._new_record(record, now)
+        encoded = {key: _enc(value) for key, value in fields.items()}  # ValueError/TypeError before any write
+        job_id, user_id = fields["job_id"], fields["user_id"]
+        key = self._k.job(job_id)
+        score = now_ms / 1000
+        with self._r.pipeline(transaction=True) as pipe:
+            try:
+                pipe.watch(key)
+                if pipe.exists(key):
+                    raise DuplicateJob(f"Job already exists: {job_id}")
+                pipe.multi()
+                pipe.hset(key, mapping=encoded)
+                pipe.expire(key, (self._retention_days + 1) * _DAY)
+                pipe.zadd(self._k.all, {job_id: score})
+                pipe.zadd(self._k.status("queued"), {job_id: score})
+                if user_id is not None:
+                    pipe.zadd(self._k.user(user_id), {job_id: score})
+                    pipe.sadd(self._k.users, user_id)
+                pipe.execute()
+            except (redis.exceptions.WatchError, *_UNAVAILABLE) as exc:
+                return self._settle_interrupted_create(key, encoded, exc)
+            except redis.exceptions.ResponseError:
+                # EXEC does not roll back a command that failed inside it (e.g. an index key of the wrong type):
+                # undo the parts that did apply, so no half job stays behind, then report the error.
+                self._undo_create(job_id, user_id)
+                raise
+        return fields
+
+    def _undo_create(self, job_id: str, user_id: str | None) -> None:
+        pipe = self._r.pipeline(transaction=False)
+        pipe.delete(self._k.job(job_id))
+        pipe.zrem(self._k.all, job_id)
+        pipe.zrem(self._k.status("queued"), job_id)
+        if user_id is not None:
+            pipe.zrem(self._k.user(user_id), job_id)
+            self._drop_empty_user(keys=[self._k.user(user_id), self._k.users], args=[user_id], client=pipe)
+        pipe.execute(raise_on_error=False)
+
+    def _settle_interrupted_create(self, key: str, encoded: dict[str, str], exc: Exception) -> dict:
+        """The MULTI was interrupted (connection lost, or the key appeared meanwhile): find out what happened.
+
+        EXEC is all-or-nothing, so the hash is either exactly ours (the reply was lost after Redis applied it),
+        somebody else's (a concurrent create of the same id), or absent (nothing was written).
+        """
+        stored = {_text(k): _text(v) for k, v in self._r.hgetall(key).items()}
+        if stored == encoded:
+            return {k: json.loads(v) for k, v in encoded.items()}
+        if stored:
+            raise DuplicateJob(f"Job already exists: {json.loads(encoded['job_id'])}") from exc
+        raise StoreUnavailable(f"Job store unavailable: the connection to Redis was lost while creating the job; "
+                               f"it was not stored ({type(exc).__name__})") from exc
+
+    @staticmethod
+    def _new_record(given: dict, now: str) -> dict:
+        unknown = sorted(set(given) - set(RECORD_DEFAULTS))
+        if unknown:
+            raise ValueError(f"Unknown job record field(s): {', '.join(unknown)}")
+        job_id = given.get("job_id") or str(uuid.uuid4())
+        if not isinstance(job_id, str) or _canonical_uuid(job_id) != job_id:
+            raise ValueError(f"job_id must be a lowercase hyphenated UUID string, got {job_id!r}")
+        name = given.get("workflow_name")
+        if not isinstance(name, str) or not name:
+            raise ValueError("workflow_name is required")
+        priority = given.get("priority", 0)
+        if isinstance(priority, bool) or not isinstance(priority, int) or not 0 <= priority <= 10:
+            raise ValueError(f"priority must be an integer 0-10, got {priority!r}")
+        for optional in ("workflow_version", "user_id", "username", "action", "webhook_url", "webhook_secret"):
+            value = given.get(optional)
+            if value is not None and not isinstance(value, str):
+                raise ValueError(f"{optional} must be a string or null, got {type(value).__name__}")
+        if given.get("user_id") == "":
+            raise ValueError("user_id must not be empty (use null for no user)")
+        debug_mode = given.get("debug_mode", False)
+        if not isinstance(debug_mode, bool):
+            raise ValueError("debug_mode must be true or false")
+        record = dict(RECORD_DEFAULTS)
+        record.update({key: given[key] for key in CALLER_FIELDS if key in given})
+        record.update(job_id=job_id, celery_task_id=job_id, priority=priority, debug_mode=debug_mode,
+                      status="queued", created_at=now, queued_at=now, updated_at=now)
+        if "input_data" not in given:
+            record["input_data"] = {}
+        return record
+
+    @_translating_outages
+    def get(self, job_id: str) -> dict | None:
+        """The full record (one HGETALL), including ``webhook_secret``: callers that expose it must strip it."""
+        data = self._r.hgetall(self._k.job(job_id))
+        return _record(data.items()) if data else None
+
+    # ---------------------------------------------------------------------------------------------- execution
+
+    @_translating_outages
+    def claim(self, job_id: str, *, worker_id: str, lease_seconds: float) -> Claim:
+        """Take a queued job for execution (one Lua call). Only ``claimed`` means "run it"."""
+        token = uuid.uuid4().hex
+        keys, args = self._job_args(job_id)
+        reply = self._claim(keys=keys, args=[*args, _enc(worker_id), token, _enc(token), _ms(lease_seconds)])
+        outcome = _text(reply[0])
+        record = _record_from_flat(reply[1]) if len(reply) > 1 else None
+        return Claim(outcome, token if outcome == "claimed" else None, record)
+
+    @_translating_outages
+    def heartbeat(self, leases: dict[str, str], *, lease_seconds: float) -> set[str]:
+        """Extend every lease this worker holds (one Lua call); returns the job ids whose lease is lost.
+
+        A lease key that expired is re-established while the job is still ``processing`` under the same token,
+        i.e. the sweeper has not recovered it yet.
+        """
+        if not leases:
+            return set()
+        ids = list(leases)
+        args: list[Any] = [_ms(lease_seconds)]
+        for job_id in ids:
+            args += [leases[job_id], _enc(leases[job_id])]
+        lost = self._heartbeat(keys=[self._k.job(j) for j in ids], args=args)
+        return {ids[int(position) - 1] for position in lost}
+
+    @_translating_outages
+    def save_progress(self, job_id: str, token: str, progress: dict, step_entry: dict | None) -> bool:
+        """Record progress (and append the step entry) if the job is processing under ``token``.
+
+        Returns whether it was recorded (the contract allows ignoring the result). ``progress`` gets
+        ``last_updated`` = now when the caller did not set it.
+        """
+        ms, iso = self._now()
+        progress = {**progress, "last_updated": progress.get("last_updated") or iso}
+        step = "" if step_entry is None else _enc(step_entry)
+        reply = self._save_progress(keys=[self._k.job(job_id)], args=[*self._prelude_args(job_id, ms, iso),
+                                                                       _enc(token), _enc(progress), step])
+        return bool(reply)
+
+    @_translating_outages
+    def finish(self, job_id: str, token: str, *, status: str, result: dict | None, error: dict | None,
+               error_message: str | None, total_tokens: int = 0, total_cost_usd: float = 0.0) -> bool:
+        """End the execution holding ``token``; True iff this call made the transition (one Lua call)."""
+        if status not in TERMINAL_STATUSES:
+            raise ValueError(f"finish() needs a terminal status, got {status!r}")
+        values = [_enc(result), _enc(error), _enc(error_message), _enc(int(total_tokens)),
+                  _enc(float(total_cost_usd))]
+        keys, args = self._job_args(job_id)
+        return bool(self._finish(keys=keys, args=[*args, _enc(token), status, WEBHOOK_EVENTS[status], *values]))
+
+    @_translating_outages
+    def cancel(self, job_id: str) -> str:
+        """``cancelled`` | ``cancelling`` | ``finished`` | ``not_found`` (see the contract)."""
+        keys, args = self._job_args(job_id)
+        return _text(self._cancel(keys=keys, args=args))
+
+    @_translating_outages
+    def is_cancel_requested(self, job_id: str) -> bool:
+        """Should the execution running this job stop? True when a cancel was requested, and also when the job
+        was deleted or has already ended (nothing the execution does can be recorded any more)."""
+        return job_id in self.cancel_requested([job_id])
+
+    @_translating_outages
+    def cancel_requested(self, job_ids: list[str]) -> set[str]:
+        """:meth:`is_cancel_requested` for many jobs in one pipelined round trip (a worker's periodic check)."""
+        pipe = self._r.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.exists(self._k.sub(job_id, "cancel"))
+            pipe.hget(self._k.job(job_id), "status")
+        replies = pipe.execute()
+        return {job_id for job_id, flagged, status in zip(job_ids, replies[0::2], replies[1::2])
+                if flagged or status is None or _dec(status) in TERMINAL_STATUSES}
+
+    @_translating_outages
+    def recover_stale(self, *, max_recoveries: int, grace_seconds: float) -> list[tuple[str, str]]:
+        """Re-queue, fail or cancel processing jobs whose worker is gone; returns what it changed.
+
+        Candidates come from the processing index; each is re-checked inside its own Lua call (lease key absent,
+        started at least ``grace_seconds`` ago, still processing), so two sweepers never act on the same job twice
+        and a job with a live lease is never touched. All calls go in one pipelined round trip.
+        """
+        candidates = [_text(j) for j in self._r.zrangebyscore(self._k.status("processing"), self._cutoff(), "+inf")]
+        if not candidates:
+            return []
+        ms, iso = self._now()
+        error = {"type": "WorkerLost", "category": "SYSTEM_ERROR", "message": WORKER_LOST_MESSAGE,
+                 "timestamp": iso, "retryable": True, "retry_after": None, "step_id": None, "details": {}}
+        pipe = self._r.pipeline(transaction=False)
+        for job_id in candidates:
+            self._recover(keys=[self._k.job(job_id)],
+                          args=[*self._prelude_args(job_id, ms, iso), int(max_recoveries),
+                                max(0, epoch_to_ms(grace_seconds)), _enc(error), _enc(WORKER_LOST_MESSAGE)],
+                          client=pipe)
+        outcomes = [_text(o) for o in pipe.execute()]
+        return [(job_id, outcome) for job_id, outcome in zip(candidates, outcomes) if outcome != "skipped"]
+
+    # ---------------------------------------------------------------------------------------------- queries
+
+    @_translating_outages
+    def list_jobs(self, *, statuses: list[str] | None, user_id: str | None, since: float | None,
+                  limit: int, offset: int) -> tuple[list[dict], int]:
+        """Newest first; ``total`` counts every match inside the window, before paging (one Lua call).
+
+        ``statuses`` is a union (None or empty = any status); ``since`` is an inclusive epoch lower bound,
+        narrowed further by the retention window.
+        """
+        wanted = list(dict.fromkeys(statuses or ()))
+        bad = [s for s in wanted if s not in STATUSES]
+        if bad:
+            raise ValueError(f"Unknown status(es): {', '.join(map(str, bad))}")
+        if limit < 0 or offset < 0:
+            raise ValueError("limit and offset must not be negative")
+        floor = self._cutoff() if since is None else max(since, self._cutoff())
+        total, rows = self._list(args=[self._k.p, self._k.scratch(), repr(float(floor)), int(offset), int(limit),
+                                       user_id or "", len(wanted), *wanted, *SUMMARY_FIELDS])
+        jobs = []
+        for row in rows:
+            summary = dict(zip(SUMMARY_FIELDS, (_dec(v) for v in row)))
+            if summary["job_id"] is not None:
+                jobs.append(summary)
+        return jobs, int(total)
+
+    @_translating_outages
+    def count_by_status(self) -> dict[str, int]:
+        """Jobs per status inside the retention window (one pipelined round trip)."""
+        cutoff = self._cutoff()
+        pipe = self._r.pipeline(transaction=False)
+        for status in STATUSES:
+            pipe.zcount(self._k.status(status), cutoff, "+inf")
+        return dict(zip(STATUSES, (int(n) for n in pipe.execute())))
+
+    @_translating_outages
+    def delete(self, job_ids: list[str]) -> list[dict]:
+        """Remove jobs with every sub-key and index entry (one Lua call); returns ``{job_id, status}`` of those
+        that existed. A running job's worker sees the deletion as a cancel request."""
+        ids = list(dict.fromkeys(job_ids))
+        if not ids:
+            return []
+        reply = self._delete(keys=[self._k.job(j) for j in ids], args=[self._k.p, *ids])
+        return [{"job_id": _text(job_id), "status": _dec(status)} for job_id, status in reply]
+
+    @_translating_outages
+    def add_usage(self, job_id: str, records: list[dict]) -> None:
+        """Append LLM usage records (ignored for a job that does not exist)."""
+        self._append_entries(job_id, "usage", "", records)
+
+    @_translating_outages
+    def usage(self, job_id: str) -> list[dict]:
+        return self._entries(job_id, "usage")
+
+    @_translating_outages
+    def steps(self, job_id: str) -> list[dict]:
+        return self._entries(job_id, "steps")
+
+    def _entries(self, job_id: str, name: str) -> list[dict]:
+        return [_dec(item) for item in self._r.lrange(self._k.sub(job_id, name), 0, -1)]
+
+    def _append_entries(self, job_id: str, name: str, counter: str, entries: list[dict]) -> None:
+        """One Lua call; a batch identical to the list's tail is taken as redis-py re-sending a lost call."""
+        if not entries:
+            return
+        encoded = [_enc(entry) for entry in entries]
+        keys, args = self._job_args(job_id)
+        self._append(keys=keys, args=[*args, name, counter, *encoded])
+
+    # ---------------------------------------------------------------------------------------------- webhooks
+
+    @_translating_outages
+    def record_webhook_attempt(self, job_id: str, attempt: dict) -> None:
+        """Append one delivery attempt and set ``webhook_attempts`` to the number recorded."""
+        self._append_entries(job_id, "webhooks", "webhook_attempts", [attempt])
+
+    @_translating_outages
+    def webhook_attempts(self, job_id: str) -> list[dict]:
+        return self._entries(job_id, "webhooks")
+
+    @_translating_outages
+    def set_webhook_state(self, job_id: str, state: str, *, next_attempt_at: float | None = None,
+                          permanently_failed: bool = False) -> None:
+        """Set the delivery state; ``pending`` with a time (re)schedules the job in the due set, every other
+        state takes it out. ``pending`` without a time leaves the due set as it is."""
+        if state not in WEBHOOK_STATES:
+            raise ValueError(f"Unknown webhook state {state!r}")
+        next_iso = "null" if next_attempt_at is None else _enc(ms_to_iso(epoch_to_ms(next_attempt_at)))
+        next_score = "" if next_attempt_at is None else repr(epoch_to_ms(next_attempt_at) / 1000)
+        keys, args = self._job_args(job_id)
+        self._webhook_state(keys=keys, args=[*args, state, next_iso, next_score, _enc(bool(permanently_failed))])
+
+    @_translating_outages
+    def due_webhooks(self, now: float, *, limit: int = 100) -> list[str]:
+        """Ids whose next webhook attempt is due at or before ``now``, soonest first."""
+        return [_text(j) for j in self._r.zrangebyscore(self._k.due, "-inf", now, start=0, num=limit)]
+
+    @_translating_outages
+    def try_lock(self, name: str, ttl_seconds: float) -> bool:
+        """A best-effort mutex that simply expires (no release needed): at most one holder per TTL."""
+        return bool(self._r.set(self._k.lock(name), uuid.uuid4().hex, nx=True, px=_ms(ttl_seconds)))
+
+    # ---------------------------------------------------------------------------------------------- retention
+
+    @_translating_outages
+    def purge_expired(self) -> int:
+        """Drop index entries older than the retention window; returns how many jobs left ``jobs:all``.
+
+        The hashes expire by themselves a day later. Idempotent, so it needs no lock; list and count queries
+        already ignore these entries, so running it late changes no answer.
+        """
+        cutoff = f"({self._cutoff()!r}"  # exclusive: entries exactly at the cutoff are still inside the window
+        expired = [_text(j) for j in self._r.zrangebyscore(self._k.all, "-inf", cutoff)]
+        pipe = self._r.pipeline(transaction=False)
+        pipe.zremrangebyscore(self._k.all, "-inf", cutoff)
+        for status in STATUSES:
+            pipe.zremrangebyscore(self._k.status(status), "-inf", cutoff)
+        for start in range(0, len(expired), 500):
+            pipe.zrem(self._k.due, *expired[start:start + 500])
+        removed = pipe.execute()[0]
+        users = [_text(u) for u in self._r.sscan_iter(self._k.users)]
+        if users:
+            pipe = self._r.pipeline(transaction=False)
+            for user in users:
+                pipe.zremrangebyscore(self._k.user(user), "-inf", cutoff)
+            for user in users:
+                self._drop_empty_user(keys=[self._k.user(user), self._k.users], args=[user], client=pipe)
+            pipe.execute()
+        return int(removed)
+
+
+def _canonical_uuid(text: str) -> str | None:
+    try:
+        return str(uuid.UUID(text))
+    except (ValueError, AttributeError, TypeError):
+        return None
+
