@@ -374,18 +374,24 @@ class StepSchema(_Base):
     retry_count = WholeNumber(allow_none=True, load_default=None, validate=validate.Range(0, 10))
     retry_delay = Number(allow_none=True, load_default=None, validate=validate.Range(0, 300))
 
-    @validates_schema
-    def _id_chars(self, data: dict, **_: Any) -> None:
+    @validates_schema(skip_on_field_errors=False)
+    def _id_and_config(self, data: dict, **_: Any) -> None:
+        """Report a bad id and a bad config together, so one run of validate shows every problem."""
+        errors: dict[str, Any] = {}
         if "id" in data and not _alnum_id(data["id"]):
-            raise ValidationError(f"Step ID '{data['id']}' must be alphanumeric (hyphens/underscores allowed)", "id")
+            errors["id"] = [f"Step ID '{data['id']}' must be alphanumeric (hyphens/underscores allowed)"]
+        schema = CONFIG_SCHEMAS.get(data.get("type", ""))
+        if schema is not None and isinstance(data.get("config"), dict):
+            try:
+                schema().load(data["config"])
+            except ValidationError as exc:
+                errors["config"] = exc.messages
+        if errors:
+            raise ValidationError(errors)
 
     @post_load
     def _make(self, data: dict, **_: Any) -> Step:
-        schema = CONFIG_SCHEMAS[data["type"]]()
-        try:
-            settings = schema.load(data["config"])
-        except ValidationError as exc:
-            raise ValidationError({"config": exc.messages}) from None
+        settings = CONFIG_SCHEMAS[data["type"]]().load(data["config"])
         retry = data.get("retry_config") or {}
         policy = RetryPolicy(
             retry_count=_first(data.get("retry_count"), retry.get("retry_count"), retry.get("max_retries"), 3),
