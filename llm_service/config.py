@@ -135,6 +135,7 @@ class Config:
     # Redis, jobs, worker
     redis_url: str = "redis://127.0.0.1:6379/0"
     broker_url: str = ""
+    celery_queue: str = "celery"
     redis_key_prefix: str = "llm"
     worker_concurrency: int = 10
     job_retention_days: int = 30
@@ -227,6 +228,7 @@ class Config:
             http_user_agent=_str(env, "HTTP_USER_AGENT"),
             redis_url=_str(env, "REDIS_URL", "redis://127.0.0.1:6379/0"),
             broker_url=_str(env, "BROKER_URL"),
+            celery_queue=_str(env, "CELERY_QUEUE", "celery"),
             redis_key_prefix=_str(env, "REDIS_KEY_PREFIX", "llm"),
             worker_concurrency=concurrency,
             job_retention_days=_int(env, "JOB_RETENTION_DAYS", 30, minimum=1),

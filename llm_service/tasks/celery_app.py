@@ -61,6 +61,7 @@ def make_celery(config: Config) -> Celery:
             "health_check_interval": 25,
         },
         task_default_priority=broker_priority(0),
+        task_default_queue=config.celery_queue,
         timezone="UTC",
         enable_utc=True,
     )

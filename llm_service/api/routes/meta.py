@@ -1,0 +1,80 @@
+"""Endpoints without the API secret: service info, health, the OpenAPI document and its interactive docs."""
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, jsonify
+from markupsafe import escape
+
+from ..context import api_context
+from ..openapi import build_openapi
+from ..endpoints import Reply, endpoint, respond
+from ..schemas import HealthSchema, RootSchema
+
+bp = Blueprint("meta", __name__)
+
+SWAGGER_UI_VERSION = "5.17.14"
+_DOCS_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>{title} - API docs</title>
+  <link rel="stylesheet" href="https://unpkg.com/swagger-ui-dist@{version}/swagger-ui.css">
+</head>
+<body>
+  <div id="swagger-ui"></div>
+  <script src="https://unpkg.com/swagger-ui-dist@{version}/swagger-ui-bundle.js" crossorigin></script>
+  <script>
+    window.ui = SwaggerUIBundle({{url: "/openapi.json", dom_id: "#swagger-ui", deepLinking: true,
+                                  persistAuthorization: true}});
+  </script>
+</body>
+</html>
+"""
+_HEALTH_EXAMPLE = {
+    "status": "degraded",
+    "services": {"redis": {"status": "healthy"}, "celery": {"status": "no_workers", "workers": 0}},
+    "version": "1.0.0", "timestamp": "2026-01-15T10:00:00.123Z",
+}
+
+
+@bp.get("/")
+@endpoint(summary="Service information", tag="service", protected=False,
+          replies=[Reply(200, "Name, version and where the docs are", RootSchema, {
+              "service": "LLM Workflow Microservice", "version": "1.0.0", "status": "online", "docs": "/docs"})])
+def root() -> Response:
+    config = api_context().config
+    return respond(RootSchema, {"service": config.api_title, "version": config.api_version, "status": "online",
+                                "docs": "/docs"})
+
+
+@bp.get("/health")
+@endpoint(summary="Health of Redis and the workers", tag="service", protected=False,
+          description="Redis is pinged and the workers are pinged, each with a 1 s timeout. `unhealthy` (503) when "
+                      "Redis does not answer (no job can be stored); `degraded` (200) when no worker answers "
+                      "(jobs are accepted but wait).",
+          replies=[Reply(200, "Healthy or degraded", HealthSchema, _HEALTH_EXAMPLE),
+                   Reply(503, "Unhealthy: Redis is unreachable", HealthSchema, {
+                       **_HEALTH_EXAMPLE, "status": "unhealthy",
+                       "services": {"redis": {"status": "unhealthy",
+                                              "error": "ConnectionError: Error 111 connecting to redis:6379."},
+                                    "celery": {"status": "unavailable"}}})])
+def health() -> Response:
+    body, status = api_context().health.report()
+    return respond(HealthSchema, body, status)
+
+
+@bp.get("/openapi.json")
+@endpoint(summary="This OpenAPI document", tag="service", protected=False,
+          replies=[Reply(200, "OpenAPI 3 document")])
+def openapi_document() -> Response:
+    ctx = api_context()
+    if ctx.openapi is None:
+        ctx.openapi = build_openapi(current_app, ctx.config)
+    return jsonify(ctx.openapi)
+
+
+@bp.get("/docs")
+@endpoint(summary="Interactive API documentation (Swagger UI)", tag="service", protected=False,
+          replies=[Reply(200, "HTML page", media_type="text/html")])
+def docs() -> Response:
+    html = _DOCS_PAGE.format(title=escape(api_context().config.api_title), version=SWAGGER_UI_VERSION)
+    return Response(html, mimetype="text/html")

@@ -1,0 +1,173 @@
+"""Submitting, validating and listing workflows (``/api/v1/workflow``, ``/api/v1/workflow/validate``,
+``/api/v1/workflows``)."""
+from __future__ import annotations
+
+import logging
+import uuid
+
+from flask import Blueprint, Response
+
+from ...engine import Workflow, WorkflowInvalid, WorkflowLoadError, WorkflowNotFound
+from ...http.ssrf import UnsafeURLError, check_url
+from ...jobs import StoreUnavailable
+from ...logs import event
+from ..auth import api_key_id, presented_secret
+from ..context import ApiContext, api_context
+from ..errors import ApiError
+from ..inspection import inspect_workflow, load_error_message
+from ..openapi import QUEUE_DOWN
+from ..endpoints import Failure, Reply, endpoint, respond
+from ..schemas import (EXAMPLE_JOB_ID, SubmitRequestSchema, SubmitResponseSchema, ValidateRequestSchema,
+                       ValidateResponseSchema, WorkflowListSchema)
+
+log = logging.getLogger("llm_service.api")
+bp = Blueprint("workflows", __name__)
+
+INVALID_PREFIX = "Workflow definition invalid: "
+_SUBMIT_EXAMPLE = {
+    "workflow_name": "emergency_contacts",
+    "input_data": {"formData": {"location": {"city": "Seattle", "lat": 47.6062, "lng": -122.3321}}},
+    "webhook_url": "https://app.example.com/api/webhooks/llm-callback",
+    "webhook_secret": "whsec-0123456789", "user_id": "9b2f6c1d-4e8a-4b3c-8f7d-1a2b3c4d5e6f", "priority": 5,
+    "username": "jane", "action": "generate_plan",
+}
+
+
+def load_for_submit(ctx: ApiContext, name: str) -> Workflow:
+    """The definition, or the old API's error answers (404 not found, 400 invalid, 500 unreadable)."""
+    try:
+        return ctx.services.engine.load(name)
+    except WorkflowNotFound:
+        raise ApiError(404, "WorkflowNotFound", f"Workflow '{name}' not found", workflow_name=name) from None
+    except WorkflowInvalid as exc:
+        message = str(exc) if str(exc).startswith(INVALID_PREFIX) else INVALID_PREFIX + str(exc)
+        raise ApiError(400, "WorkflowValidationError", message, workflow_name=name,
+                       problems=list(exc.problems)) from None
+    except WorkflowLoadError as exc:
+        raise ApiError(500, "WorkflowLoadError", load_error_message(exc), workflow_name=name) from None
+
+
+def _check_webhook_url(ctx: ApiContext, url: str | None) -> None:
+    if url is None:
+        return
+    try:
+        check_url(url, allow_private=ctx.config.webhook_allow_private_networks)
+    except UnsafeURLError as exc:
+        raise ApiError(400, "InvalidWebhookURL", str(exc)) from None
+
+
+def _create_and_enqueue(ctx: ApiContext, body: dict, workflow: Workflow) -> str:
+    """Store the job as queued, then publish it; if publishing fails the record is removed again, so a 503 leaves
+    nothing behind (the store write itself is all-or-nothing)."""
+    job_id = str(uuid.uuid4())
+    ctx.store.create({
+        "job_id": job_id, "workflow_name": body["workflow_name"], "workflow_version": workflow.version,
+        "priority": body["priority"], "user_id": body["user_id"], "username": body["username"],
+        "action": body["action"], "input_data": body["input_data"], "webhook_url": body["webhook_url"],
+        "webhook_secret": body["webhook_secret"], "debug_mode": body["debug_mode"],
+    })
+    try:
+        ctx.queue.enqueue(job_id, priority=body["priority"])
+    except Exception:
+        try:
+            ctx.store.delete([job_id])
+        except StoreUnavailable:
+            log.error("job %s could not be published and its record could not be removed", job_id,
+                      extra={"job_id": job_id})
+        raise
+    return job_id
+
+
+@bp.post("/workflow")
+@endpoint(
+    summary="Submit a workflow job",
+    description="Queues a job for the named workflow. Order of checks: API secret, body, webhook URL, "
+                "submission rate limit, workflow definition. The job id is also the Celery task id.",
+    tag="workflows", body=SubmitRequestSchema, body_example=_SUBMIT_EXAMPLE,
+    replies=[Reply(202, "Job queued", SubmitResponseSchema, {
+        "job_id": EXAMPLE_JOB_ID, "celery_task_id": EXAMPLE_JOB_ID, "status": "queued",
+        "estimated_wait_seconds": None, "status_url": f"/api/v1/status/{EXAMPLE_JOB_ID}"})],
+    failures=[
+        Failure(400, "InvalidWebhookURL", "The webhook URL points at a refused address",
+                {"message": "webhook_url host 127.0.0.1 is a loopback address; private, loopback, link-local and "
+                            "reserved addresses are not allowed (set WEBHOOK_ALLOW_PRIVATE_NETWORKS=true to "
+                            "permit them)"}),
+        Failure(400, "WorkflowValidationError", "The workflow definition is invalid",
+                {"message": "Workflow definition invalid: definitions/x.json: steps: A workflow needs at least "
+                            "one step.", "workflow_name": "x",
+                 "problems": ["definitions/x.json: steps: A workflow needs at least one step."]}),
+        Failure(404, "WorkflowNotFound", "No definition with that name",
+                {"message": "Workflow 'nonexistent_workflow' not found", "workflow_name": "nonexistent_workflow"}),
+        Failure(429, "RateLimitExceeded", "Too many submissions with this API key (SUBMIT_RATE_LIMIT)",
+                {"message": "Too many job submissions with this API key: the limit is 10 per 60 seconds. "
+                            "Retry after 12 seconds.", "retry_after": 12}),
+        Failure(500, "WorkflowLoadError", "The definition file cannot be read",
+                {"message": "Failed to load workflow: Invalid JSON in workflow file 'x.json': Expecting value: "
+                            "line 1 column 1 (char 0)", "workflow_name": "x"}),
+        QUEUE_DOWN,
+    ])
+def submit_workflow(body: dict) -> Response:
+    ctx = api_context()
+    _check_webhook_url(ctx, body["webhook_url"])
+    secret = presented_secret()
+    limiter = ctx.submit_limiter
+    if limiter is not None:
+        limiter.acquire(secret)
+    job_id = None
+    try:
+        workflow = load_for_submit(ctx, body["workflow_name"])
+        job_id = _create_and_enqueue(ctx, body, workflow)
+    finally:
+        if limiter is not None and job_id is None:
+            limiter.release(secret)
+    event(log, "job.submitted", job_id=job_id, workflow_name=body["workflow_name"], priority=body["priority"],
+          user_id=body["user_id"], api_key_id=api_key_id(secret), webhook=body["webhook_url"] is not None)
+    status_url = f"/api/v1/status/{job_id}"
+    return respond(SubmitResponseSchema, {
+        "job_id": job_id, "celery_task_id": job_id, "status": "queued", "estimated_wait_seconds": None,
+        "status_url": status_url}, 202, headers={"Location": status_url})
+
+
+@bp.post("/workflow/validate")
+@endpoint(
+    summary="Validate a workflow (dry run)",
+    description="Loads the definition and runs the static checks (references, prompt files and includes, "
+                "services, providers, step limit). Always 200: problems are reported in `errors` with "
+                "`valid: false`. Estimates are placeholders: 1000 tokens, $0.015 and 5 s per step.",
+    tag="workflows", body=ValidateRequestSchema,
+    body_example={"workflow_name": "emergency_contacts", "input_data": {"formData": {"city": "Seattle"}}},
+    replies=[Reply(200, "Validation report", ValidateResponseSchema, {
+        "valid": True, "workflow_name": "emergency_contacts", "errors": None, "warnings": [],
+        "estimated_tokens": 7000, "estimated_cost_usd": 0.105, "estimated_duration_seconds": 35})])
+def validate_workflow(body: dict) -> Response:
+    ctx = api_context()
+    inspection = inspect_workflow(ctx.services.engine, body["workflow_name"],
+                                  max_steps=ctx.config.workflow_max_steps, input_data=body["input_data"])
+    return respond(ValidateResponseSchema, {
+        "valid": inspection.valid, "workflow_name": body["workflow_name"], "errors": inspection.errors or None,
+        "warnings": inspection.warnings, **inspection.estimates()})
+
+
+@bp.get("/workflows")
+@endpoint(
+    summary="List the available workflows",
+    description="Every definition in the workflows directory, with its version, step count and whether it "
+                "passes validation (`errors` lists the problems when it does not).",
+    tag="workflows",
+    replies=[Reply(200, "The workflows", WorkflowListSchema, {"workflows": [
+        {"name": "emergency_contacts", "version": "2.0.0", "description": "Emergency contacts for a location",
+         "steps": 7, "valid": True}]})])
+def list_workflows() -> Response:
+    ctx = api_context()
+    engine = ctx.services.engine
+    summaries = []
+    for name in engine.definitions.names():
+        inspection = inspect_workflow(engine, name, max_steps=ctx.config.workflow_max_steps)
+        workflow = inspection.workflow
+        summary = {"name": name, "version": workflow.version if workflow else None,
+                   "description": workflow.description if workflow else None, "steps": inspection.steps,
+                   "valid": inspection.valid}
+        if not inspection.valid:
+            summary["errors"] = inspection.errors
+        summaries.append(summary)
+    return respond(WorkflowListSchema, {"workflows": summaries})

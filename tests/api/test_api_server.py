@@ -1,0 +1,92 @@
+"""The process entry points: ``gunicorn.conf.py``, ``wsgi.py`` and the default (Celery) queue."""
+from __future__ import annotations
+
+import logging
+import logging.config
+import runpy
+import sys
+import uuid
+
+import pytest
+
+from llm_service.api import _default_queue
+from llm_service.api.queueing import UnavailableQueue
+from llm_service.config import Config
+from llm_service.jobs.queue import QueueUnavailable
+from tests.support import REPO
+
+
+def load_gunicorn_conf(monkeypatch, **env: str) -> dict:
+    for name in ("PORT", "WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_TIMEOUT"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return runpy.run_path(str(REPO / "gunicorn.conf.py"))
+
+
+def test_gunicorn_defaults(monkeypatch):
+    conf = load_gunicorn_conf(monkeypatch)
+    assert conf["bind"] == "0.0.0.0:8000"
+    assert conf["worker_class"] == "gthread"
+    assert (conf["workers"], conf["threads"]) == (2, 16)
+    assert conf["timeout"] > 0 and conf["graceful_timeout"] > 0
+    assert conf["errorlog"] == "-" and conf["accesslog"] == "-"
+
+
+def test_gunicorn_settings_from_the_environment(monkeypatch):
+    conf = load_gunicorn_conf(monkeypatch, PORT="10000", WEB_CONCURRENCY="4", GUNICORN_THREADS="32",
+                              GUNICORN_TIMEOUT="90")
+    assert conf["bind"] == "0.0.0.0:10000"
+    assert (conf["workers"], conf["threads"], conf["timeout"]) == (4, 32, 90)
+
+
+def test_gunicorn_access_log_goes_to_stderr(monkeypatch):
+    conf = load_gunicorn_conf(monkeypatch)
+    handlers = conf["logconfig_dict"]["handlers"]
+    access = conf["logconfig_dict"]["loggers"]["gunicorn.access"]
+    assert [handlers[name]["stream"] for name in access["handlers"]] == ["ext://sys.stderr"]
+    saved = logging.getLogger("gunicorn.access").handlers[:]
+    try:
+        logging.config.dictConfig(conf["logconfig_dict"])  # the dict is accepted by logging
+        handler = logging.getLogger("gunicorn.access").handlers[0]
+        assert handler.stream is sys.stderr
+    finally:
+        logging.getLogger("gunicorn.access").handlers[:] = saved
+
+
+def test_wsgi_builds_the_app_from_the_environment(monkeypatch, prefix):
+    monkeypatch.setenv("LLM_API_SECRET", "wsgi-secret-0123456789")
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/15")
+    monkeypatch.setenv("REDIS_KEY_PREFIX", prefix)
+    monkeypatch.setenv("API_TITLE", "From Env")
+    monkeypatch.setenv("LOG_LEVEL", "warning")
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    try:
+        app = runpy.run_path(str(REPO / "wsgi.py"))["app"]
+        client = app.test_client()
+        assert client.get("/").get_json()["service"] == "From Env"
+        response = client.get("/api/v1/jobs", headers={"X-API-Secret": "wsgi-secret-0123456789"})
+        assert response.status_code == 200
+        app.extensions["llm_service"].services.close()
+    finally:
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+
+
+def test_default_queue_without_the_celery_side_refuses_to_publish(monkeypatch):
+    monkeypatch.setitem(sys.modules, "llm_service.tasks.queue", None)  # makes the import fail
+    queue = _default_queue(Config())
+    assert isinstance(queue, UnavailableQueue)
+    with pytest.raises(QueueUnavailable):
+        queue.enqueue(str(uuid.uuid4()), priority=0)
+    with pytest.raises(QueueUnavailable):
+        queue.enqueue_webhook(str(uuid.uuid4()), "workflow.cancelled")
+    assert queue.workers() is None and queue.revoke(str(uuid.uuid4())) is None
+
+
+def test_default_queue_is_the_celery_queue_when_available():
+    pytest.importorskip("llm_service.tasks.queue")
+    from llm_service.tasks.queue import CeleryJobQueue
+
+    assert isinstance(_default_queue(Config()), CeleryJobQueue)
