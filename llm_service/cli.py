@@ -22,6 +22,9 @@ class UsageError(Exception):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in _PASSTHROUGH:  # their own option parsers take the rest of the line
+        return _PASSTHROUGH[argv[0]](argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
@@ -59,13 +62,10 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--workflows-dir", help="root holding definitions/ and prompts/ (env WORKFLOWS_DIR)")
     check.set_defaults(handler=_validate)
 
-    sandbox = sub.add_parser("sandbox", help="serve the SANDBOX upstream (fake WeatherAPI, Places, chat API)")
-    sandbox.add_argument("args", nargs=argparse.REMAINDER, help="options passed to the sandbox server")
-    sandbox.set_defaults(handler=_sandbox)
-
-    dev = sub.add_parser("dev", help="start the local stack: Redis, sandbox upstream, worker and API")
-    dev.add_argument("args", nargs=argparse.REMAINDER, help="options passed to the dev stack")
-    dev.set_defaults(handler=_dev)
+    sub.add_parser("sandbox", help="serve the SANDBOX upstream (fake WeatherAPI, Places, chat API); "
+                                   "see llm-service sandbox --help")
+    sub.add_parser("dev", help="start the local stack (Redis, sandbox upstream, worker, API); "
+                               "see llm-service dev --help")
     return parser
 
 
@@ -175,16 +175,19 @@ def _locate(target: str, default_root: Path) -> tuple[Path, Path, str]:
     return root, path, path.stem
 
 
-def _sandbox(args: argparse.Namespace) -> int:
+def _sandbox(argv: list[str]) -> int:
     from .sandbox.__main__ import main as sandbox_main
 
-    return int(sandbox_main(list(args.args)) or 0)
+    return int(sandbox_main(argv) or 0)
 
 
-def _dev(args: argparse.Namespace) -> int:
+def _dev(argv: list[str]) -> int:
     from .devstack import main as dev_main
 
-    return int(dev_main(list(args.args)) or 0)
+    return int(dev_main(argv) or 0)
+
+
+_PASSTHROUGH = {"sandbox": _sandbox, "dev": _dev}
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -139,7 +139,7 @@ class Config:
     redis_key_prefix: str = "llm"
     worker_concurrency: int = 10
     job_retention_days: int = 30
-    job_heartbeat_seconds: float = 5.0
+    job_heartbeat_seconds: float = 1.0
     job_lease_seconds: float = 30.0
     sweeper_interval_seconds: float = 10.0
     job_max_recoveries: int = 1
@@ -232,7 +232,7 @@ class Config:
             redis_key_prefix=_str(env, "REDIS_KEY_PREFIX", "llm"),
             worker_concurrency=concurrency,
             job_retention_days=_int(env, "JOB_RETENTION_DAYS", 30, minimum=1),
-            job_heartbeat_seconds=_float(env, "JOB_HEARTBEAT_SECONDS", 5.0, minimum=0.1),
+            job_heartbeat_seconds=_float(env, "JOB_HEARTBEAT_SECONDS", 1.0, minimum=0.1),
             job_lease_seconds=_float(env, "JOB_LEASE_SECONDS", 30.0, minimum=1.0),
             sweeper_interval_seconds=_float(env, "SWEEPER_INTERVAL_SECONDS", 10.0, minimum=0.1),
             job_max_recoveries=_int(env, "JOB_MAX_RECOVERIES", 1, minimum=0),

@@ -175,9 +175,10 @@ class WorkerRuntime:
             self._stop.wait(0.5)
 
     def maintenance_tick(self, *, force: bool = False) -> None:
-        """Heartbeats and cancel checks (every ~1 s), due webhooks (~1 s), the sweeper (SWEEPER_INTERVAL)."""
+        """Heartbeats and cancel checks (JOB_HEARTBEAT_SECONDS), due webhooks (~1 s), the sweeper
+        (SWEEPER_INTERVAL_SECONDS). ``force`` runs all three now (tests)."""
         config = self.config
-        if force or self._due("heartbeat", min(1.0, config.job_heartbeat_seconds)):
+        if force or self._due("heartbeat", config.job_heartbeat_seconds):
             tokens = self.leases.tokens()
             if tokens:
                 try:

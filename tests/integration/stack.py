@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -26,6 +27,8 @@ API_SECRET = "integration-api-secret-0123456789"
 WEBHOOK_SECRET = "integration-webhook-secret-0123456789"
 FORBIDDEN_LOG_TEXT = ("Event loop is closed", "another loop is running", "MaxConnectionsError", "Couldn't ack")
 TERMINAL = ("completed", "failed", "cancelled")
+# JSON: "level": "error"; Celery: "[... ERROR/MainProcess] ..."; gunicorn: "[...] [123] [ERROR] ..."
+ERROR_LINE = re.compile(r'"level": "(error|critical)"|\b(ERROR|CRITICAL)/\w+\]|\[(ERROR|CRITICAL)\]')
 
 
 def free_port() -> int:
@@ -34,14 +37,25 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def base_worker_command(pool: str, concurrency: int) -> list[str]:
+    """The worker command as users run it (README, docker-compose's worker service)."""
+    return ["celery", "-A", "worker", "worker", f"--pool={pool}", f"--concurrency={concurrency}", "--loglevel=INFO"]
+
+
+def base_api_command() -> list[str]:
+    """The API command as users run it: settings come from gunicorn.conf.py."""
+    return ["gunicorn", "wsgi:app"]
+
+
 def worker_command(pool: str, concurrency: int, name: str) -> list[str]:
-    """The worker command line (docker-compose's worker service runs the same one)."""
-    return [str(BIN / "celery"), "-A", "worker", "worker", f"--pool={pool}", f"--concurrency={concurrency}",
-            "--loglevel=INFO", "-n", name, "--without-gossip", "--without-mingle"]
+    """The users' command, from this venv, with a unique node name (several test workers share the broker)."""
+    command = base_worker_command(pool, concurrency)
+    return [str(BIN / command[0]), *command[1:], "-n", name, "--without-gossip", "--without-mingle"]
 
 
 def api_command(port: int) -> list[str]:
-    return [str(BIN / "gunicorn"), "wsgi:app", "--bind", f"127.0.0.1:{port}", "--workers", "1", "--threads", "16"]
+    command = base_api_command()
+    return [str(BIN / command[0]), *command[1:], "--bind", f"127.0.0.1:{port}", "--workers", "1"]
 
 
 class Stack:
@@ -64,6 +78,7 @@ class Stack:
             **(extra_env or {}),
         }
         self.processes: dict[str, subprocess.Popen] = {}
+        self._worker_options: dict[str, tuple[str, int]] = {}
         self.api_url = ""
         self.session = requests.Session()
         self.session.headers["X-API-Secret"] = API_SECRET
@@ -78,7 +93,25 @@ class Stack:
         return process
 
     def start_worker(self, pool: str = "eventlet", concurrency: int = 20, name: str = "worker") -> subprocess.Popen:
+        self._worker_options[name] = (pool, concurrency)
         return self._spawn(name, worker_command(pool, concurrency, f"{name}-{self.id}@%h"))
+
+    def restart_worker(self, name: str = "worker", **env: str) -> subprocess.Popen:
+        """Start worker ``name`` again with its original pool and concurrency (SIGKILLing it first if it still
+        runs); its log continues in the same file. ``env`` changes the environment of this and later processes."""
+        if name in self.processes:
+            self.kill(name)
+        self.env.update(env)
+        pool, concurrency = self._worker_options[name]
+        return self.start_worker(pool, concurrency, name)
+
+    def rss_bytes(self, name: str = "worker") -> int:
+        """Resident memory of process ``name`` (the worker's main process: green and thread pools have no
+        children), from /proc/<pid>/status."""
+        for line in Path(f"/proc/{self.processes[name].pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        raise AssertionError(f"no VmRSS for {name}")
 
     def start_api(self) -> None:
         port = free_port()
@@ -130,6 +163,10 @@ class Stack:
 
     def forbidden_log_lines(self) -> list[str]:
         return [line for line in self.logs().splitlines() if any(text in line for text in FORBIDDEN_LOG_TEXT)]
+
+    def error_log_lines(self) -> list[str]:
+        """ERROR/CRITICAL lines of every process: our JSON logs, and the text lines of Celery and gunicorn."""
+        return [line for line in self.logs().splitlines() if ERROR_LINE.search(line)]
 
     # -- API ----------------------------------------------------------------------------------------------------
 
@@ -205,6 +242,6 @@ def example(workflow: str) -> dict:
 def located_input(index: int) -> dict:
     """emergency_contacts input at a distinct location per index (so upstream calls are not cache hits)."""
     data = example("emergency_contacts")
-    data["lat"] = round(20 + index * 0.37, 4)
-    data["lng"] = round(-120 + index * 0.41, 4)
+    data["lat"] = round(10 + (index * 0.137) % 60, 4)
+    data["lng"] = round(-130 + (index * 0.291) % 100, 4)
     return data
