@@ -82,6 +82,25 @@ def redis_client():
     client.close()
 
 
+@pytest.fixture
+def dead_redis():
+    """A client for a port nobody listens on; no retries, so failing calls return at once."""
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    client = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def clock():
+    from tests.support import EpochClock
+
+    return EpochClock()
+
+
 class RecordingQueue:
     """A JobQueue that records what was published (and can be told to fail)."""
 

@@ -24,3 +24,16 @@ def shared_dir() -> Path | None:
         if candidate and Path(candidate, "fixtures", "original").is_dir():
             return Path(candidate)
     return None
+
+
+class EpochClock:
+    """Epoch seconds that only move when a test says so (``clock()`` reads, ``clock.advance(s)`` moves)."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds

@@ -15,7 +15,7 @@ def cache(request, clock):
     if request.param == "memory":
         return MemoryCache(capacity=50, clock=clock)
     client = request.getfixturevalue("redis_client")
-    prefix = request.getfixturevalue("key_prefix")
+    prefix = request.getfixturevalue("redis_prefix")
     return RedisCache(client, prefix=prefix, l1_capacity=50 if request.param == "redis+l1" else 0)
 
 

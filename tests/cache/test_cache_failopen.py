@@ -110,8 +110,8 @@ def test_redis_reachable(redis_client, dead_redis):
     assert redis_reachable(None) is False
 
 
-def test_make_cache_picks_redis_when_given_a_client(redis_client, key_prefix):
-    cache = make_cache(redis_client, prefix=key_prefix, l1_capacity=3)
+def test_make_cache_picks_redis_when_given_a_client(redis_client, redis_prefix):
+    cache = make_cache(redis_client, prefix=redis_prefix, l1_capacity=3)
     assert isinstance(cache, RedisCache)
     cache.set("svc", "op", {}, 1, 60)
     assert redis_client.exists(cache.entry_key("svc", "op", {})) == 1

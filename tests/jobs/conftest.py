@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import uuid
 from typing import Callable, Iterator
 
 import pytest
@@ -17,33 +16,9 @@ from llm_service.jobs import STATUSES, JobStore
 REDIS_HOST, REDIS_PORT, REDIS_DB = "127.0.0.1", 6379, 15
 
 
-class FakeClock:
-    """Epoch seconds that only move when a test says so."""
-
-    def __init__(self, start: float = 1_800_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def prefix() -> Iterator[str]:
-    value = f"test:{uuid.uuid4().hex}"
-    yield value
-    cleaner = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=REDIS_DB)
-    keys = list(cleaner.scan_iter(match=f"{value}:*", count=1000))
-    if keys:
-        cleaner.delete(*keys)
-    cleaner.close()
+def prefix(redis_prefix: str) -> str:
+    return redis_prefix
 
 
 @pytest.fixture(params=[False, True], ids=["bytes", "str"])

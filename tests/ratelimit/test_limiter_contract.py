@@ -21,7 +21,7 @@ def make(request, clock):
         if request.param == "memory":
             return MemoryRateLimiter(clock=clock, **limits)
         return RedisRateLimiter(request.getfixturevalue("redis_client"),
-                                prefix=request.getfixturevalue("key_prefix"), clock=clock, **limits)
+                                prefix=request.getfixturevalue("redis_prefix"), clock=clock, **limits)
     return build
 
 

@@ -9,13 +9,13 @@ from llm_service.ratelimit import MemoryRateLimiter, RedisRateLimiter, make_rate
 LIMITER_LOGGER = "llm_service.ratelimit"
 
 
-def test_windows_are_sorted_sets_with_an_expiry(redis_client, key_prefix, clock):
-    limiter = RedisRateLimiter(redis_client, prefix=key_prefix, global_limit=5, per_user_limit=2,
+def test_windows_are_sorted_sets_with_an_expiry(redis_client, redis_prefix, clock):
+    limiter = RedisRateLimiter(redis_client, prefix=redis_prefix, global_limit=5, per_user_limit=2,
                                window_seconds=600, clock=clock)
     limiter.acquire("weatherapi", "user1")
 
-    global_key = f"{key_prefix}:rate_limit:global:weatherapi"
-    user_key = f"{key_prefix}:rate_limit:user:weatherapi:user1"
+    global_key = f"{redis_prefix}:rate_limit:global:weatherapi"
+    user_key = f"{redis_prefix}:rate_limit:user:weatherapi:user1"
     for key in (global_key, user_key):
         members = redis_client.zrange(key, 0, -1, withscores=True)
         assert len(members) == 1
@@ -24,25 +24,25 @@ def test_windows_are_sorted_sets_with_an_expiry(redis_client, key_prefix, clock)
     assert redis_client.zrange(global_key, 0, -1) == redis_client.zrange(user_key, 0, -1)
 
 
-def test_refusal_writes_nothing_to_redis(redis_client, key_prefix, clock):
-    limiter = RedisRateLimiter(redis_client, prefix=key_prefix, global_limit=1, clock=clock)
+def test_refusal_writes_nothing_to_redis(redis_client, redis_prefix, clock):
+    limiter = RedisRateLimiter(redis_client, prefix=redis_prefix, global_limit=1, clock=clock)
     limiter.acquire("weatherapi")
     limiter.acquire("weatherapi")
-    assert redis_client.zcard(f"{key_prefix}:rate_limit:global:weatherapi") == 1
+    assert redis_client.zcard(f"{redis_prefix}:rate_limit:global:weatherapi") == 1
 
 
-def test_unlimited_windows_are_not_stored(redis_client, key_prefix, clock):
-    limiter = RedisRateLimiter(redis_client, prefix=key_prefix, global_limit=5, per_user_limit=0, clock=clock)
+def test_unlimited_windows_are_not_stored(redis_client, redis_prefix, clock):
+    limiter = RedisRateLimiter(redis_client, prefix=redis_prefix, global_limit=5, per_user_limit=0, clock=clock)
     limiter.acquire("weatherapi", "user1")
-    assert redis_client.exists(f"{key_prefix}:rate_limit:user:weatherapi:user1") == 0
+    assert redis_client.exists(f"{redis_prefix}:rate_limit:user:weatherapi:user1") == 0
 
 
-def test_workers_share_one_window_atomically(redis_client, key_prefix):
+def test_workers_share_one_window_atomically(redis_client, redis_prefix):
     # Twenty "workers", each with its own limiter and connection pool, race for five slots.
     import redis
 
     clients = [redis.Redis(host="127.0.0.1", port=6379, db=15) for _ in range(20)]
-    limiters = [RedisRateLimiter(c, prefix=key_prefix, global_limit=5, window_seconds=60) for c in clients]
+    limiters = [RedisRateLimiter(c, prefix=redis_prefix, global_limit=5, window_seconds=60) for c in clients]
     barrier = threading.Barrier(len(limiters))
     allowed = []
 
@@ -61,12 +61,12 @@ def test_workers_share_one_window_atomically(redis_client, key_prefix):
         for client in clients:
             client.close()
     assert len(allowed) == 5
-    assert redis_client.zcard(f"{key_prefix}:rate_limit:global:weatherapi") == 5
+    assert redis_client.zcard(f"{redis_prefix}:rate_limit:global:weatherapi") == 5
 
 
-def test_a_worker_releases_only_slots_it_took(redis_client, key_prefix):
-    worker_a = RedisRateLimiter(redis_client, prefix=key_prefix, global_limit=5)
-    worker_b = RedisRateLimiter(redis_client, prefix=key_prefix, global_limit=5)
+def test_a_worker_releases_only_slots_it_took(redis_client, redis_prefix):
+    worker_a = RedisRateLimiter(redis_client, prefix=redis_prefix, global_limit=5)
+    worker_b = RedisRateLimiter(redis_client, prefix=redis_prefix, global_limit=5)
     worker_a.acquire("weatherapi")
     worker_b.release("weatherapi")
     assert worker_b.remaining("weatherapi") == (-1, 4)
@@ -96,12 +96,12 @@ def test_both_limits_zero_never_touches_redis(dead_redis, caplog):
     assert not caplog.records
 
 
-def test_make_rate_limiter_picks_redis_when_given_a_client(redis_client, key_prefix):
-    limiter = make_rate_limiter(redis_client, prefix=key_prefix, global_limit=3, per_user_limit=1,
+def test_make_rate_limiter_picks_redis_when_given_a_client(redis_client, redis_prefix):
+    limiter = make_rate_limiter(redis_client, prefix=redis_prefix, global_limit=3, per_user_limit=1,
                                 window_seconds=60)
     assert isinstance(limiter, RedisRateLimiter)
     limiter.acquire("weatherapi", "user1")
-    assert redis_client.zcard(f"{key_prefix}:rate_limit:global:weatherapi") == 1
+    assert redis_client.zcard(f"{redis_prefix}:rate_limit:global:weatherapi") == 1
 
 
 def test_make_rate_limiter_falls_back_to_memory_without_a_client():
