@@ -16,6 +16,7 @@ from .cors import install_cors
 from .errors import register_error_handlers
 from .health import HealthChecker
 from .limits import make_submit_limiter
+from .metrics import install_metrics
 from .queueing import UnavailableQueue
 from .routes import register_routes
 
@@ -56,4 +57,5 @@ def create_app(config: Config | None = None, *, services: Services | None = None
     register_error_handlers(app)
     install_cors(app, tuple(config.cors_origins))
     register_routes(app)
+    install_metrics(app, config, services)
     return app

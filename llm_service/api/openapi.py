@@ -75,8 +75,8 @@ def _content(schema: Any, example: Any, media_type: str = "application/json") ->
 def _reply(reply: Reply) -> dict:
     if reply.schema is not None:
         return {"description": reply.description, "content": _content(reply.schema, reply.example)}
-    if reply.media_type == "text/html":
-        return {"description": reply.description, "content": {"text/html": {"schema": {"type": "string"}}}}
+    if reply.media_type.startswith("text/"):
+        return {"description": reply.description, "content": {reply.media_type: {"schema": {"type": "string"}}}}
     return {"description": reply.description, "content": _content({"type": "object"}, reply.example)}
 
 

@@ -17,6 +17,7 @@ from typing import Any, Iterator, Mapping
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from .errors import ConfigurationError
+from .prompts import unresolvable_reason
 
 STEP_TYPES = ("llm", "transform", "external_api", "conditional", "parallel")
 ERROR_MODES = ("fail", "continue", "retry")
@@ -525,8 +526,11 @@ def definition_path(root: str | os.PathLike, name: str) -> Path:
     if not safe_name(name):
         raise WorkflowNotFound(
             f"Workflow '{name}' not found: names may only contain letters, digits, '-' and '_'")
-    base = Path(root, "definitions").resolve()
-    path = (base / f"{name}.json").resolve()
+    try:
+        base = Path(root, "definitions").resolve()
+        path = (base / f"{name}.json").resolve()
+    except (OSError, RuntimeError) as exc:  # RuntimeError: Path.resolve's report of a symlink loop
+        raise WorkflowLoadError(f"Cannot read workflow file {name}.json: {unresolvable_reason(exc)}") from None
     if path.parent != base:
         raise WorkflowNotFound(f"Workflow '{name}' not found")
     return path

@@ -46,7 +46,7 @@ class PromptLoader:
 
     def resolve(self, template: str) -> Path:
         """The absolute path of a template given relative to the prompts root; refuses to leave the root."""
-        candidate = (self.root / template).resolve()
+        candidate = _resolved(self.root, template, details={"template": template})
         if not _inside(candidate, self.root):
             raise PromptError(f"Path outside base directory: {template}", details={"template": template})
         return candidate
@@ -76,8 +76,8 @@ class PromptLoader:
 
         def replace(match: re.Match) -> str:
             target_text = match.group(1).strip()
-            target = (path.parent / target_text).resolve()
             where = self._rel(path)
+            target = _resolved(path.parent, target_text, details={"include": target_text, "file": where})
             if not _inside(target, self.root):
                 raise PromptError(f"Include '{target_text}' in {where} is outside the prompts directory",
                                   details={"include": target_text, "file": where})
@@ -156,6 +156,25 @@ def render_prompt(text: str, variables: Mapping[str, Any]) -> tuple[str, list[st
             return match.group(0)
 
     return PLACEHOLDER.sub(replace, text), warnings
+
+
+def _resolved(base: Path, text: str, *, details: dict) -> Path:
+    """``base / text`` resolved. A path that cannot even be looked up (a NUL byte, a symlink loop, which
+    ``Path.resolve`` reports as RuntimeError) is a PromptError of the step like any other bad path, not a crash of
+    the run or of ``validate``."""
+    try:
+        return (base / text).resolve()
+    except (ValueError, OSError, RuntimeError) as exc:
+        raise PromptError(f"Invalid prompt path {text!r}: {unresolvable_reason(exc)}", details=details) from None
+
+
+def unresolvable_reason(exc: BaseException) -> str:
+    """Why ``Path.resolve`` failed, in a few words and without the absolute path it may mention."""
+    if isinstance(exc, RuntimeError):
+        return "symlink loop"
+    if isinstance(exc, OSError):
+        return (exc.strerror or type(exc).__name__).lower()
+    return str(exc)  # ValueError: "embedded null byte"
 
 
 def _inside(path: Path, root: Path) -> bool:

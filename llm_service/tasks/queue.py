@@ -29,8 +29,11 @@ class CeleryJobQueue:
             log.warning("could not broadcast revoke for job %s", job_id, extra={"job_id": job_id})
 
     def workers(self, timeout: float = 1.0) -> int | None:
+        """Ping the workers; a broker that is down answers None quickly (no reconnect loop)."""
         try:
-            replies = self.app.control.ping(timeout=timeout) or []
+            with self.app.connection_for_write() as connection:
+                connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=timeout)
+                replies = self.app.control.ping(timeout=timeout, connection=connection) or []
         except Exception:
             return None
         return len(replies)

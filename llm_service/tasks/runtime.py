@@ -31,6 +31,7 @@ from ..engine.ports import CancelFlag
 from ..jobs import JobStore, StoreUnavailable
 from ..jobs.queue import JobQueue, QueueUnavailable
 from ..logs import event
+from ..observability import WorkerMetrics, worker_metrics
 from ..services import Services
 from ..webhooks import run_delivery
 
@@ -74,8 +75,9 @@ class Leases:
 
 class WorkerRuntime:
     def __init__(self, config: Config, *, services: Services, queue: JobQueue,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, metrics: WorkerMetrics | None = None) -> None:
         self.config = config
+        self.metrics = metrics if metrics is not None else worker_metrics()
         self.services = services
         self.store: JobStore = services.store
         self.queue = queue
@@ -92,10 +94,11 @@ class WorkerRuntime:
         claim = self._store_call(lambda: self.store.claim(job_id, worker_id=self.worker_id,
                                                           lease_seconds=self.config.job_lease_seconds))
         if claim.outcome != "claimed":
-            event(log, "job.skipped", job_id=job_id, reason=claim.outcome)
+            event(log, "job.skipped", job_id=job_id, reason=claim.outcome, status=(claim.record or {}).get("status"))
             return {"job_id": job_id, "skipped": claim.outcome}
         record, token = claim.record or {}, claim.token or ""
         flag = self.leases.add(job_id, token)
+        self.metrics.job_started()
         event(log, "job.state", job_id=job_id, status="processing", workflow=record.get("workflow_name"),
               attempt=record.get("attempts"), worker=self.worker_id)
         try:
@@ -113,9 +116,12 @@ class WorkerRuntime:
                 total_cost_usd=result["metadata"].get("total_cost_usd", 0.0)))
         finally:
             self.leases.remove(job_id)
+            self.metrics.job_stopped()
         event(log, "job.state", job_id=job_id, status=status if finished else "discarded",
-              duration_ms=result["metadata"].get("duration_ms"), error_type=(error or {}).get("type"),
+              workflow=record.get("workflow_name"), duration_ms=result["metadata"].get("duration_ms"),
+              error_type=(error or {}).get("type"), error_category=(error or {}).get("category"),
               total_tokens=result["metadata"].get("total_tokens"), cost_usd=result["metadata"].get("total_cost_usd"))
+        self.metrics.job_finished(status if finished else "discarded")
         if finished and record.get("webhook_url"):
             self._dispatch_webhook(job_id, _EVENTS[status], attempt=1)
         return {"job_id": job_id, "status": status if finished else "discarded"}
@@ -143,7 +149,8 @@ class WorkerRuntime:
                                clock=self.clock)
         event(log, "webhook.attempt", job_id=job_id, webhook_event=event_name, attempt=attempt,
               outcome=outcome.outcome, http_status=(outcome.attempt or {}).get("http_status"),
-              retry_in=outcome.delay)
+              duration_ms=(outcome.attempt or {}).get("duration_ms"), retry_in=outcome.delay)
+        self.metrics.webhook_delivery(outcome.outcome)
         return {"job_id": job_id, "outcome": outcome.outcome, "delay": outcome.delay}
 
     def _dispatch_webhook(self, job_id: str, event_name: str, *, attempt: int) -> None:
@@ -230,7 +237,9 @@ class WorkerRuntime:
         except StoreUnavailable:
             return
         for job_id, outcome in outcomes:
-            event(log, "job.recovered", level=logging.WARNING, job_id=job_id, outcome=outcome)
+            event(log, "job.recovered", level=logging.WARNING, job_id=job_id, outcome=outcome,
+                  status="queued" if outcome == "requeued" else outcome)
+            self.metrics.job_recovered(outcome)
             try:
                 if outcome == "requeued":
                     record = self.store.get(job_id) or {}

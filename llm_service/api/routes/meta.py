@@ -1,10 +1,11 @@
-"""Endpoints without the API secret: service info, health, the OpenAPI document and its interactive docs."""
+"""Endpoints without the API secret: service info, health, metrics, the OpenAPI document and its interactive docs."""
 from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify
 from markupsafe import escape
 
 from ..context import api_context
+from ..metrics import metrics_response
 from ..openapi import build_openapi
 from ..endpoints import Reply, endpoint, respond
 from ..schemas import HealthSchema, RootSchema
@@ -60,6 +61,17 @@ def root() -> Response:
 def health() -> Response:
     body, status = api_context().health.report()
     return respond(HealthSchema, body, status)
+
+
+@bp.get("/metrics")
+@endpoint(summary="Prometheus metrics", tag="service", protected=False,
+          description="Prometheus text exposition: API requests by endpoint and status, their latency, job "
+                      "submissions, and jobs per status and queue depth read from Redis at scrape time (left out, "
+                      "with `llm_job_store_up 0`, when Redis does not answer). Each API process counts its own "
+                      "requests.",
+          replies=[Reply(200, "Metrics in the Prometheus text format", media_type="text/plain")])
+def metrics() -> Response:
+    return metrics_response()
 
 
 @bp.get("/openapi.json")

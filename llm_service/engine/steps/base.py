@@ -6,6 +6,7 @@ type, so no executor has its own idea of error handling (the old engine had five
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -61,6 +62,24 @@ class StepRun:
         resolver = Resolver(self.state.lookup, foreign=foreign, missing=missing)
         resolver.warnings = self.warnings  # collect into the step's own list
         return resolver
+
+    def call_upstream(self, service: str, operation: str, call: Callable[[], Any]) -> Any:
+        """Make one upstream call and report it (latency, status, error type) to the observer."""
+        started = time.monotonic()
+        try:
+            answer = call()
+        except Exception as exc:
+            self.report_upstream(service, operation, started, status=getattr(exc, "status_code", None),
+                                 error_type=getattr(exc, "kind", type(exc).__name__))
+            raise
+        self.report_upstream(service, operation, started, status=getattr(answer, "status", 200))
+        return answer
+
+    def report_upstream(self, service: str, operation: str, started: float, *, status: int | None,
+                        cached: bool = False, error_type: str | None = None) -> None:
+        self.tools.observer.upstream_call(job_id=self.run.job_id, service=service, operation=operation,
+                                          status=status, cached=cached, error_type=error_type,
+                                          duration_ms=int((time.monotonic() - started) * 1000))
 
 
 @dataclass

@@ -18,17 +18,11 @@ def run_external_api(run: StepRun) -> StepOutcome:
     tools = run.tools
     params = run.resolver().resolve(settings.parameters)
     service = tools.services.get(settings.service)
-    started = time.monotonic()
-
-    def report(*, status: int | None, cached: bool, error_type: str | None = None) -> None:
-        tools.observer.upstream_call(job_id=run.run.job_id, service=settings.service,
-                                     operation=settings.operation, status=status, cached=cached,
-                                     duration_ms=int((time.monotonic() - started) * 1000), error_type=error_type)
 
     ttl = tools.limits.cache_ttl_default if settings.cache_ttl is None else settings.cache_ttl
     cached = tools.cache.get(settings.service, settings.operation, params) if ttl > 0 else None
     if cached is not None:
-        report(status=None, cached=True)
+        run.report_upstream(settings.service, settings.operation, time.monotonic(), status=None, cached=True)
         return _outcome({"success": True, "data": cached, "cached": True, "metadata": {}})
 
     user_id = run.state.input_data.get("user_id") if isinstance(run.state.input_data, dict) else None
@@ -40,16 +34,15 @@ def run_external_api(run: StepRun) -> StepOutcome:
                                 retry_after=retry_after, service=settings.service, operation=settings.operation)
     timeout = run.deadline.timeout_for(settings.timeout or tools.limits.external_api_timeout)
     try:
-        answer = service.call(settings.operation, params, timeout=timeout, cancel=run.cancel)
+        answer = run.call_upstream(settings.service, settings.operation,
+                                   lambda: service.call(settings.operation, params, timeout=timeout,
+                                                        cancel=run.cancel))
     except Exception as exc:
         tools.limiter.release(settings.service, user)
         if isinstance(exc, WorkflowError):
             exc.service = exc.service or settings.service
             exc.operation = exc.operation or settings.operation
-        report(status=getattr(exc, "status_code", None), cached=False,
-               error_type=getattr(exc, "kind", type(exc).__name__))
         raise
-    report(status=answer.status, cached=False)
     if ttl > 0:
         tools.cache.set(settings.service, settings.operation, params, answer.data, ttl)
     return _outcome({"success": True, "data": answer.data, "cached": False, "metadata": answer.metadata})

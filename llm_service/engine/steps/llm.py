@@ -47,7 +47,8 @@ def run_llm(run: StepRun) -> StepOutcome:
     request = ChatRequest(model=settings.model, messages=messages, temperature=settings.temperature,
                           max_tokens=max_tokens, top_p=settings.top_p)
     timeout = run.deadline.timeout_for(settings.timeout or limits.llm_timeout)
-    response = provider.complete(request, timeout=timeout, cancel=run.cancel)
+    response = run.call_upstream(provider.name, "chat_completions",
+                                 lambda: provider.complete(request, timeout=timeout, cancel=run.cancel))
 
     cost, cost_source = choose_cost(requested_model=settings.model, reported_model=response.model_used,
                                     input_tokens=response.input_tokens, output_tokens=response.output_tokens,
