@@ -86,6 +86,33 @@ def sanitize(value: Any, *, truncate: bool = True, _depth: int = 0) -> Any:
     return value
 
 
+def scrub_values(value: Any, secrets: Iterable[str]) -> Any:
+    """Copy a JSON-like value with each of ``secrets`` replaced wherever it occurs inside a string (keys included).
+
+    For data that arrives from outside and flows on into results, caches, prompts and webhooks, such as an upstream's
+    successful answer echoing the key it was called with. Unlike :func:`sanitize` nothing else changes: no field is
+    redacted for its name and nothing is cut, so the data keeps its meaning. Values shorter than 4 characters are
+    ignored, as in :func:`redact_text`.
+    """
+    needles = tuple(sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True))
+    if not needles:
+        return value
+
+    def scrub(item: Any) -> Any:
+        if isinstance(item, str):
+            for needle in needles:
+                if needle in item:
+                    item = item.replace(needle, REDACTED)
+            return item
+        if isinstance(item, dict):
+            return {scrub(key): scrub(inner) for key, inner in item.items()}
+        if isinstance(item, (list, tuple)):
+            return [scrub(inner) for inner in item]
+        return item
+
+    return scrub(value)
+
+
 def sanitize_mapping(value: Any) -> dict:
     """The old ``sanitize_inputs``: a null or empty argument gives ``{}``."""
     if not value:

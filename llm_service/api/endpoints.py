@@ -14,6 +14,7 @@ from typing import Any, Callable, Sequence
 
 from flask import Response, jsonify, request
 from marshmallow import Schema, ValidationError
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from .errors import ApiError, validation_error, validation_issues
 
@@ -65,13 +66,28 @@ def _check_text(text: str) -> None:
         raise _invalid_json("a string contains an unpaired UTF-16 surrogate escape") from None
 
 
+def _body_bytes() -> bytes:
+    """The raw body, with MAX_CONTENT_LENGTH enforced (413) for streamed bodies too.
+
+    Werkzeug refuses a declared Content-Length over the limit, but a chunked body (no Content-Length; the server sets
+    ``wsgi.input_terminated``) is silently cut at the limit, which turned an oversized body into a misleading
+    "Malformed JSON" 400, or accepted it when the cut left valid JSON. One more byte from the server's stream tells a
+    body of exactly the limit from a longer one.
+    """
+    raw = request.get_data(cache=True)
+    limit = request.max_content_length
+    if (limit is not None and request.content_length is None and len(raw) >= limit
+            and request.environ["wsgi.input"].read(1)):
+        raise RequestEntityTooLarge()
+    return raw
+
+
 def read_json_body() -> Any:
     """The decoded body; 400 ``InvalidJSON`` for anything that is not well-formed JSON, 422 when it is absent.
 
-    The body is read whatever the Content-Type (as the old API did); Werkzeug enforces MAX_CONTENT_LENGTH while
-    reading (413).
+    The body is read whatever the Content-Type (as the old API did); bodies over MAX_CONTENT_LENGTH are 413.
     """
-    raw = request.get_data(cache=True)
+    raw = _body_bytes()
     if not raw.strip():
         raise validation_error([{"loc": ["body"], "msg": "A JSON object is required.", "type": "missing"}])
     try:

@@ -18,7 +18,9 @@ from .urls import MAX_URL_LENGTH, InvalidURL, normalize_http_url
 # Letters, digits, "_" and "-", with at least one letter or digit (the same rule as safe_name, for the document).
 WORKFLOW_NAME_PATTERN = r"^[\w-]*[^\W_][\w-]*$"
 # The documented (conservative) shape of a webhook URL; the server accepts any absolute http(s) URL it can normalise.
-WEBHOOK_URL_PATTERN = (r"^[hH][tT][tT][pP][sS]?://[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})*(:[0-9]{1,5})?"
+# The port alternatives spell 0-65535: a five-digit port above that is a URL the server cannot parse (422).
+WEBHOOK_URL_PATTERN = (r"^[hH][tT][tT][pP][sS]?://[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})*"
+                       r"(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?"
                        r"(/[A-Za-z0-9._~%-]*)*$")
 LIMIT_RESULTS_PATTERN = r"^(Today|7 Days|30 Days|[1-9][0-9]?|[1-4][0-9][0-9]|500)$"
 WORKFLOW_NAME_MESSAGE = "workflow_name must contain only alphanumeric characters, underscores, and hyphens"

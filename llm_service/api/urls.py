@@ -39,7 +39,11 @@ def _host(hostname: str) -> str:
 
 def normalize_http_url(text: str) -> str:
     """The URL in normal form: lower-case scheme and host, IP literals in canonical spelling, IDNA host, default
-    port dropped, empty path as ``/``, non-ASCII in path/query/fragment percent-encoded."""
+    port dropped, empty path as ``/``, non-ASCII in path/query/fragment percent-encoded.
+
+    The 2083-character limit applies to the URL as sent, as documented: the normal form may be a little longer (the
+    ``/`` of an empty path, percent-escapes), which is not the client's doing and must not turn a valid URL into a
+    422."""
     if len(text) > MAX_URL_LENGTH:
         raise InvalidURL(f"the URL is longer than {MAX_URL_LENGTH} characters")
     text = text.strip()
@@ -68,6 +72,4 @@ def normalize_http_url(text: str) -> str:
         url += "?" + quote(parts.query, safe=_QUERY_SAFE)
     if parts.fragment:
         url += "#" + quote(parts.fragment, safe=_QUERY_SAFE)
-    if len(url) > MAX_URL_LENGTH:
-        raise InvalidURL(f"the URL is longer than {MAX_URL_LENGTH} characters once normalised")
     return url

@@ -105,12 +105,15 @@ def parse_ip_literal(host: str) -> Optional[IPAddress]:
     """The address ``host`` denotes when it is an IP literal in any spelling a resolver accepts, else ``None``.
 
     Covers dotted, decimal (``2130706433``), octal (``0177.0.0.1``), hex (``0x7f.0.0.1``), short (``127.1``),
-    bracketed IPv6 with or without a zone id, and IPv4-mapped IPv6.
+    the fully qualified form with one trailing dot (``127.0.0.1.``, which many resolvers and clients treat as that
+    address), bracketed IPv6 with or without a zone id, and IPv4-mapped IPv6.
     """
     text = (host or "").strip()
     if text.startswith("[") and text.endswith("]"):
         text = text[1:-1]
     text = text.split("%", 1)[0]  # IPv6 zone id (also URL-encoded as %25)
+    if text.endswith(".") and _LEGACY_IPV4.match(text[:-1] or "-"):
+        text = text[:-1]
     if not text:
         return None
     try:

@@ -13,7 +13,7 @@ from ..engine.errors import (ConfigurationError, MissingCredentialError, Upstrea
                              WorkflowError)
 from ..engine.ports import CancelToken, OperationSpec
 from ..http.client import HttpClient, HttpResponse
-from ..redaction import redact_text
+from ..redaction import redact_text, scrub_values
 
 SNIPPET_CHARS = 200
 
@@ -72,8 +72,13 @@ def send(http: HttpClient, method: str, url: str, *, service: str, operation: st
         raise
 
 
-def json_object(response: HttpResponse, *, service: str, operation: str) -> dict:
-    """The body as a JSON object; anything else is the upstream's fault (UpstreamBadResponse)."""
+def json_object(response: HttpResponse, *, service: str, operation: str, secrets: Iterable[str] = ()) -> dict:
+    """The body as a JSON object; anything else is the upstream's fault (UpstreamBadResponse).
+
+    ``secrets`` (the key the request was made with) are scrubbed from every string of the answer: an upstream that
+    echoes the key back in a *successful* answer would otherwise carry it into results, the cache, later prompts
+    (sent to another provider) and webhooks, none of which pass through the error path's redaction.
+    """
     try:
         data = response.json()
     except WorkflowError as exc:
@@ -83,7 +88,7 @@ def json_object(response: HttpResponse, *, service: str, operation: str) -> dict
         raise upstream_error(UpstreamBadResponse,
                              f"Expected a JSON object from {service}, got {type(data).__name__}",
                              service=service, operation=operation, response=response)
-    return data
+    return scrub_values(data, secrets)
 
 
 def require_credential(api_key: str, message: str, *, service: str, operation: Optional[str] = None) -> None:

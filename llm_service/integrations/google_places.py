@@ -49,7 +49,7 @@ class GooglePlacesService:
                         timeout=timeout, cancel=cancel)
         if response.status != 200:
             raise generic_status_error(response, service=NAME, operation=operation, secrets=(self._api_key,))
-        data = json_object(response, service=NAME, operation=operation)
+        data = json_object(response, service=NAME, operation=operation, secrets=(self._api_key,))
         self._check_status(data, operation, params, response)
         return ServiceResult(data=data, metadata={"status": response.status, "elapsed_ms": response.elapsed_ms},
                              status=response.status)

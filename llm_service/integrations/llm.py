@@ -50,7 +50,8 @@ class OpenAICompatibleProvider:
         duration_ms = int((time.monotonic() - started) * 1000)
         if not 200 <= response.status < 300:
             raise self._status_error(response)
-        return self._parse(json_object(response, service=self.name, operation=OPERATION), request, duration_ms)
+        data = json_object(response, service=self.name, operation=OPERATION, secrets=(self._api_key,))
+        return self._parse(data, request, duration_ms)
 
     def _body(self, request: ChatRequest) -> dict[str, Any]:
         body: dict[str, Any] = {"model": request.model, "messages": request.messages,

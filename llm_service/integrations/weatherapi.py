@@ -39,7 +39,7 @@ class WeatherAPIService:
                         timeout=timeout, cancel=cancel)
         if response.status != 200:
             raise self._status_error(response, operation)
-        data = json_object(response, service=NAME, operation=operation)
+        data = json_object(response, service=NAME, operation=operation, secrets=(self._api_key,))
         if "error" in data:
             error = data["error"] if isinstance(data["error"], dict) else {}
             raise self._error(UpstreamHTTPError, f"WeatherAPI error ({error.get('code') or 'unknown'}): "
