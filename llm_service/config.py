@@ -185,6 +185,7 @@ class Config:
             self.api_secret, self.webhook_secret, self.resend_api_key,
         ]
         values += [key for _, key in self.llm_extra_providers.values()]
+        values += [_url_password(url) for url in (self.redis_url, self.broker_url)]
         return [v for v in values if v and len(v) >= 4]
 
     def with_overrides(self, **changes: Any) -> "Config":
@@ -258,6 +259,15 @@ class Config:
             log_level=_choice(env, "LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper(),
             log_format=_choice(env, "LOG_FORMAT", "json", ("json", "text")),
         )
+
+
+def _url_password(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(url).password or ""
+    except ValueError:
+        return ""
 
 
 def config_field_names() -> list[str]:

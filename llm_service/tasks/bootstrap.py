@@ -6,7 +6,7 @@ in the old service), so this module imports nothing but the standard library.
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from typing import Any, Sequence
 
 GREEN_POOLS = ("eventlet", "gevent")
 
@@ -70,6 +70,7 @@ def monkey_patch_for(argv: Sequence[str]) -> str | None:
         import eventlet
 
         eventlet.monkey_patch()
+        drop_listener_on_refused_descriptor()
         return pool
     if pool == "gevent":
         from gevent import monkey
@@ -77,3 +78,36 @@ def monkey_patch_for(argv: Sequence[str]) -> str | None:
         monkey.patch_all()
         return pool
     return None
+
+
+def drop_listener_on_refused_descriptor() -> None:
+    """Make eventlet's hub forget a listener whose descriptor epoll refused (idempotent).
+
+    ``Hub.add`` records the listener first and registers the descriptor second; when the descriptor was closed
+    meanwhile (EBADF), the error propagates but the listener stays. That happens when Redis goes away while jobs
+    run: kombu's poller selects on its sockets, one is already closed, and kombu then probes each descriptor again,
+    which collides with the leaked listener ("Second simultaneous read on fileno N"). Celery treats that as
+    unrecoverable and the worker exits instead of reconnecting. Removing the listener before re-raising lets kombu
+    see the plain EBADF it handles.
+    """
+    from eventlet import hubs
+
+    hub_class = type(hubs.get_hub())
+    original = hub_class.add
+    if getattr(original, "_drops_refused_listener", False):
+        return
+
+    def add(self: Any, evtype: str, fileno: int, cb: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return original(self, evtype, fileno, cb, *args, **kwargs)
+        except OSError:
+            primary = self.listeners[evtype].get(fileno)
+            candidates = [primary, *self.secondaries[evtype].get(fileno, ())]
+            for listener in candidates:
+                if listener is not None and listener.cb is cb:
+                    self.remove(listener)
+                    break
+            raise
+
+    add._drops_refused_listener = True  # type: ignore[attr-defined]
+    hub_class.add = add

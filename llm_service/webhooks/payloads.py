@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterable
+from typing import Callable, Iterable
 
-from ..redaction import REDACTED, redact_text, sanitize
+from ..redaction import redact_text, sanitize, scrub_values
 
 EVENT_COMPLETED = "workflow.completed"
 EVENT_FAILED = "workflow.failed"
@@ -37,22 +37,6 @@ def message_id(job_id: str, event: str) -> str:
 def _secret_values(job: dict, extra_secrets: Iterable[str]) -> list[str]:
     values = [job.get("webhook_secret") or "", *extra_secrets]
     return [v.strip() for v in values if v and v.strip()]
-
-
-def _scrub(value: Any, secrets: list[str]) -> Any:
-    """Replace secret values inside strings, leaving everything else (long LLM text included) untouched."""
-    if not secrets:
-        return value
-    if isinstance(value, dict):
-        return {key: _scrub(item, secrets) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_scrub(item, secrets) for item in value]
-    if isinstance(value, str):
-        for secret in secrets:
-            if secret in value:
-                value = value.replace(secret, REDACTED)
-        return value
-    return value
 
 
 def _cost_data(job: dict, result: dict) -> dict:
@@ -140,4 +124,4 @@ def build_payload(job: dict, event: str, *, now_iso: str, extra_secrets: Iterabl
     if builder is None:
         raise ValueError(f"unknown webhook event {event!r}; expected one of {', '.join(EVENTS)}")
     secrets = _secret_values(job, extra_secrets)
-    return _scrub(builder(job, now_iso, secrets), secrets)
+    return scrub_values(builder(job, now_iso, secrets), secrets)

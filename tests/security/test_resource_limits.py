@@ -10,6 +10,8 @@ the upstream; ``HTTP_MAX_RESPONSE_BYTES`` against an upstream that answers with 
 """
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 CHAT = "/openai/v1/chat/completions"
@@ -132,7 +134,14 @@ def test_a_workflow_over_the_step_limit_is_reported_and_never_runs_a_step(make_s
     listed = {w["name"]: w for w in stack.get("/api/v1/workflows").get_json()["workflows"]}
     assert listed["too_long"]["valid"] is False and listed["quick"]["valid"] is True
 
-    job_id = stack.submit("too_long")  # accepted, as documented; the run refuses it before any step
+    refused = stack.post("/api/v1/workflow", json={"workflow_name": "too_long", "input_data": {}})
+    assert refused.status_code == 400
+    assert refused.get_json()["detail"]["error"] == "WorkflowValidationError"
+    assert "5 steps exceed the limit of 3 (WORKFLOW_MAX_STEPS)" in refused.get_json()["detail"]["message"]
+
+    # a job whose definition grew past the cap after it was queued is refused by the run, before any step
+    job_id = str(uuid.uuid4())
+    stack.store.create({"job_id": job_id, "workflow_name": "too_long", "input_data": {}})
     assert stack.run(job_id)["status"] == "failed"
     record = stack.store.get(job_id)
     assert record["error"]["type"] == "LimitExceeded"

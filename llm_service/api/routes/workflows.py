@@ -36,7 +36,7 @@ _SUBMIT_EXAMPLE = {
 def load_for_submit(ctx: ApiContext, name: str) -> Workflow:
     """The definition, or the old API's error answers (404 not found, 400 invalid, 500 unreadable)."""
     try:
-        return ctx.services.engine.load(name)
+        workflow = ctx.services.engine.load(name)
     except WorkflowNotFound:
         raise ApiError(404, "WorkflowNotFound", f"Workflow '{name}' not found", workflow_name=name) from None
     except WorkflowInvalid as exc:
@@ -45,6 +45,12 @@ def load_for_submit(ctx: ApiContext, name: str) -> Workflow:
                        problems=list(exc.problems)) from None
     except WorkflowLoadError as exc:
         raise ApiError(500, "WorkflowLoadError", load_error_message(exc), workflow_name=name) from None
+    steps, limit = workflow.total_steps(), ctx.config.workflow_max_steps
+    if steps > limit:
+        problem = f"{workflow.source}: {steps} steps exceed the limit of {limit} (WORKFLOW_MAX_STEPS)"
+        raise ApiError(400, "WorkflowValidationError", INVALID_PREFIX + problem, workflow_name=name,
+                       problems=[problem])
+    return workflow
 
 
 def _check_webhook_url(ctx: ApiContext, url: str | None) -> None:
