@@ -52,8 +52,8 @@ CALLER_FIELDS = frozenset({"job_id", "workflow_name", "workflow_version", "prior
 SUMMARY_FIELDS = ("job_id", "workflow_name", "status", "priority", "user_id", "username", "action", "created_at",
                   "started_at", "completed_at", "duration_ms", "error_message")
 
-WORKER_LOST_MESSAGE = ("The worker running this job stopped before it finished (no heartbeat), and the job was "
-                       "already re-run __N__ time(s), the configured limit.")
+WORKER_LOST_MESSAGE = ("The worker running this job stopped before it finished (no heartbeat) and the job has "
+                       "used its __N__ automatic re-run(s) (JOB_MAX_RECOVERIES); submit it again to retry.")
 
 _UNAVAILABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, redis.exceptions.ReadOnlyError)
 _DAY = 86400

@@ -87,6 +87,7 @@ class WorkerRuntime:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last: dict[str, float] = {}
+        self._store_failed_at = float("-inf")
 
     # -- jobs ---------------------------------------------------------------------------------------------------
 
@@ -192,6 +193,7 @@ class WorkerRuntime:
                     lost = self.store.heartbeat(tokens, lease_seconds=config.job_lease_seconds)
                     stop = lost | self.store.cancel_requested(list(tokens))
                 except StoreUnavailable:
+                    self._store_failed_at = time.monotonic()
                     stop = set()
                 if stop:
                     self.leases.cancel(stop)
@@ -211,6 +213,7 @@ class WorkerRuntime:
         try:
             due = self.store.due_webhooks(self.clock())
         except StoreUnavailable:
+            self._store_failed_at = time.monotonic()
             return
         for job_id in due:
             record = self.store.get(job_id)
@@ -228,13 +231,18 @@ class WorkerRuntime:
                 return
 
     def _sweep(self) -> None:
+        """Recover jobs whose worker died. Not right after Redis was unreachable: every worker's leases lapsed
+        during the outage, and live workers need one lease period to renew theirs before any job looks dead."""
         config = self.config
+        if time.monotonic() - self._store_failed_at < config.job_lease_seconds:
+            return
         try:
             if not self.store.try_lock("sweeper", config.sweeper_interval_seconds * 0.8):
                 return
             outcomes = self.store.recover_stale(max_recoveries=config.job_max_recoveries,
                                                 grace_seconds=config.job_lease_seconds)
         except StoreUnavailable:
+            self._store_failed_at = time.monotonic()
             return
         for job_id, outcome in outcomes:
             event(log, "job.recovered", level=logging.WARNING, job_id=job_id, outcome=outcome,

@@ -460,7 +460,7 @@ def test_recover_stale_requeues_then_fails_and_leaves_live_jobs_alone(store, r, 
     record = assert_indexed(stale)
     assert record["status"] == "failed" and record["duration_ms"] == 90_000
     assert record["error"]["type"] == "WorkerLost" and record["error"]["category"] == "SYSTEM_ERROR"
-    assert record["error"]["retryable"] is True and "re-run 1 time(s)" in record["error"]["message"]
+    assert record["error"]["retryable"] is True and "used its 1 automatic re-run(s)" in record["error"]["message"]
     assert record["error_message"] == record["error"]["message"]
     assert (record["webhook_event"], record["webhook_state"]) == ("workflow.failed", "pending")
     assert assert_indexed(alive)["status"] == "processing"
