@@ -186,3 +186,26 @@ def test_deliver_webhook_signs_posts_and_schedules_a_retry(runtime):
     attempts = runtime.store.webhook_attempts(job_id)
     assert [a["http_status"] for a in attempts] == [500]
     assert runtime.store.get(job_id)["webhook_state"] == "pending"
+
+
+def test_no_job_is_recovered_until_live_workers_could_renew_their_leases_after_an_outage(runtime, monkeypatch):
+    from llm_service.jobs import StoreUnavailable
+
+    job_id = submit(runtime)
+    runtime.store.claim(job_id, worker_id="elsewhere", lease_seconds=0.2)
+    time.sleep(0.4)  # its lease lapses, as every lease does while Redis is down
+
+    def outage(*_, **__):
+        raise StoreUnavailable("Redis is down (test)")
+
+    runtime.leases.add("some-running-job", "token")
+    monkeypatch.setattr(runtime.store, "heartbeat", outage)
+    runtime.maintenance_tick(force=True)
+    monkeypatch.undo()
+    runtime.leases.remove("some-running-job")
+    runtime.maintenance_tick(force=True)
+    assert runtime.store.get(job_id)["status"] == "processing"  # Redis is back, but too recently
+
+    time.sleep(0.35)  # one lease period (0.3 s) after the outage
+    runtime.maintenance_tick(force=True)
+    assert runtime.store.get(job_id)["status"] == "queued"
