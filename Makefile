@@ -41,6 +41,7 @@ bench: setup  ## benchmarks (figures as ratios to baselines measured in the same
 	$(BIN)/python bench/engine_overhead.py
 	$(BIN)/python bench/service_throughput.py
 	$(BIN)/python bench/fanout.py
+	$(BIN)/python bench/scaling.py
 
 clean:
 	rm -rf $(VENV) .dev .pytest_cache *.egg-info

@@ -172,6 +172,13 @@ class EndpointDoc:
     protected: bool = True
 
 
+@functools.lru_cache(maxsize=None)
+def _instance(schema: type[Schema]) -> Schema:
+    """One instance per schema class: building a marshmallow schema costs more than loading a body with it, and
+    instances are safe to share between threads for load/dump."""
+    return schema()
+
+
 def endpoint(*, summary: str, description: str = "", tag: str, replies: Sequence[Reply],
              failures: Sequence[Failure] = (), body: type[Schema] | None = None, body_example: Any = None,
              query: type[Schema] | None = None, path_params: dict[str, str] | None = None,
@@ -182,12 +189,15 @@ def endpoint(*, summary: str, description: str = "", tag: str, replies: Sequence
                       path_params=dict(path_params or {}), protected=protected)
 
     def decorate(view: Callable) -> Callable:
+        body_schema = _instance(body) if body is not None else None
+        query_schema = _instance(query) if query is not None else None
+
         @functools.wraps(view)
         def wrapper(**kwargs: Any) -> Any:
-            if body is not None:
-                kwargs["body"] = load_body(body())
-            if query is not None:
-                kwargs["query"] = load_query(query())
+            if body_schema is not None:
+                kwargs["body"] = load_body(body_schema)
+            if query_schema is not None:
+                kwargs["query"] = load_query(query_schema)
             return view(**kwargs)
 
         wrapper.api_doc = doc  # type: ignore[attr-defined]
@@ -198,7 +208,7 @@ def endpoint(*, summary: str, description: str = "", tag: str, replies: Sequence
 
 def respond(schema: type[Schema], data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """Serialise through the response schema, so the body has exactly the documented keys."""
-    response = jsonify(schema().dump(data))
+    response = jsonify(_instance(schema).dump(data))
     response.status_code = status
     for name, value in (headers or {}).items():
         response.headers[name] = value

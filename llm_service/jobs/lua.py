@@ -346,3 +346,19 @@ if kind == 'zset' and redis.call('ZCARD', KEYS[1]) > 0 then return 0 end
 redis.call('SREM', KEYS[2], ARGV[1])
 return 1
 """
+
+# Create a job in one round trip. KEYS: job hash, all index, queued index, user index (or ''), users set.
+# ARGV: job id, score, hash TTL seconds, user id ('' = none), then field/value pairs (values JSON-encoded).
+# Returns 1, or 0 when the id exists. Arguments are validated in Python first, so no command here can fail midway.
+CREATE = r"""
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+if ARGV[4] ~= '' then
+  redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])
+  redis.call('SADD', KEYS[5], ARGV[4])
+end
+return 1
+"""

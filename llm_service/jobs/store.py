@@ -175,6 +175,7 @@ class JobStore:
         self._k = _Keys(prefix)
         self._retention_days = retention_days
         self._clock = clock
+        self._create = redis_client.register_script(lua.CREATE)
         self._claim = redis_client.register_script(lua.CLAIM)
         self._save_progress = redis_client.register_script(lua.SAVE_PROGRESS)
         self._finish = redis_client.register_script(lua.FINISH)
@@ -217,7 +218,7 @@ class JobStore:
 
     @_translating_outages
     def create(self, record: dict) -> dict:
-        """Store a new queued job (hash, indexes and expiry in one MULTI) and return the full record.
+        """Store a new queued job (hash, indexes and expiry in one Lua call) and return the full record.
 
         The caller supplies the fields in :data:`CALLER_FIELDS` (``workflow_name`` required, ``job_id`` generated
         when absent); store-owned fields given here (status, timestamps, counters...) are ignored. Unknown keys,
@@ -229,28 +230,21 @@ class JobStore:
         encoded = {key: _enc(value) for key, value in fields.items()}  # ValueError/TypeError before any write
         job_id, user_id = fields["job_id"], fields["user_id"]
         key = self._k.job(job_id)
-        score = now_ms / 1000
-        with self._r.pipeline(transaction=True) as pipe:
-            try:
-                pipe.watch(key)
-                if pipe.exists(key):
-                    raise DuplicateJob(f"Job already exists: {job_id}")
-                pipe.multi()
-                pipe.hset(key, mapping=encoded)
-                pipe.expire(key, (self._retention_days + 1) * _DAY)
-                pipe.zadd(self._k.all, {job_id: score})
-                pipe.zadd(self._k.status("queued"), {job_id: score})
-                if user_id is not None:
-                    pipe.zadd(self._k.user(user_id), {job_id: score})
-                    pipe.sadd(self._k.users, user_id)
-                pipe.execute()
-            except (redis.exceptions.WatchError, *_UNAVAILABLE) as exc:
-                return self._settle_interrupted_create(key, encoded, exc)
-            except redis.exceptions.ResponseError:
-                # EXEC does not roll back a command that failed inside it (e.g. an index key of the wrong type):
-                # undo the parts that did apply, so no half job stays behind, then report the error.
-                self._undo_create(job_id, user_id)
-                raise
+        score = repr(now_ms / 1000)
+        pairs = [item for pair in encoded.items() for item in pair]
+        keys = [key, self._k.all, self._k.status("queued"), self._k.user(user_id) if user_id else "", self._k.users]
+        try:
+            created = self._create(keys=keys, args=[job_id, score, (self._retention_days + 1) * _DAY,
+                                                   user_id or "", *pairs])
+        except _UNAVAILABLE as exc:
+            return self._settle_interrupted_create(key, encoded, exc)
+        except redis.exceptions.ResponseError:
+            # A script does not roll back a command that failed inside it (e.g. an index key of the wrong type):
+            # undo the parts that did apply, so no half job stays behind, then report the error.
+            self._undo_create(job_id, user_id)
+            raise
+        if not created:  # the id exists: our own earlier attempt whose reply was lost (redis-py re-sent it), or not
+            return self._settle_interrupted_create(key, encoded, DuplicateJob(f"Job already exists: {job_id}"))
         return fields
 
     def _undo_create(self, job_id: str, user_id: str | None) -> None:
@@ -264,10 +258,11 @@ class JobStore:
         pipe.execute(raise_on_error=False)
 
     def _settle_interrupted_create(self, key: str, encoded: dict[str, str], exc: Exception) -> dict:
-        """The MULTI was interrupted (connection lost, or the key appeared meanwhile): find out what happened.
+        """The create was interrupted (connection lost) or found the id taken: find out what happened.
 
-        EXEC is all-or-nothing, so the hash is either exactly ours (the reply was lost after Redis applied it),
-        somebody else's (a concurrent create of the same id), or absent (nothing was written).
+        The script is all-or-nothing, so the hash is either exactly ours (the reply was lost after Redis applied
+        it, and redis-py's retry then found the id taken), somebody else's (a real duplicate), or absent (nothing
+        was written).
         """
         stored = {_text(k): _text(v) for k, v in self._r.hgetall(key).items()}
         if stored == encoded:

@@ -108,18 +108,29 @@ def test_create_refuses_an_existing_id_and_keeps_the_original(store, clock):
     assert store.get(original["job_id"]) == original
 
 
-def test_create_cut_before_exec_stores_nothing(make_store, breaking_proxy, r, prefix):
-    proxy = breaking_proxy(b"EXEC\r\n", "before")
-    proxied = make_store(proxy.port)
+def test_create_cut_before_the_script_with_no_retry_stores_nothing(make_store, breaking_proxy, r, prefix, store):
+    store.create({"workflow_name": "warm-up"})  # loads the script, so the proxied call is a single EVALSHA
+    proxy = breaking_proxy(b"EVALSHA\r\n", "before")
+    proxied = make_store(proxy.port, retry=Retry(NoBackoff(), 0))
     job_id = str(uuid.uuid4())
     with pytest.raises(StoreUnavailable, match="not stored"):
         proxied.create({"workflow_name": "wf", "job_id": job_id, "user_id": "u1"})
     assert proxy.fired.is_set()
-    assert all_keys(r, prefix) == set()
+    assert store.get(job_id) is None and r.zscore(f"{prefix}:jobs:all", job_id) is None
 
 
-def test_create_whose_exec_reply_is_lost_returns_the_stored_record(make_store, breaking_proxy, store, assert_indexed):
-    proxy = breaking_proxy(b"EXEC\r\n", "reply")
+def test_create_cut_before_the_script_is_retried_and_stored_once(make_store, breaking_proxy, store, assert_indexed):
+    store.create({"workflow_name": "warm-up"})
+    proxy = breaking_proxy(b"EVALSHA\r\n", "before")
+    created = make_store(proxy.port).create({"workflow_name": "wf", "user_id": "u1"})
+    assert proxy.fired.is_set()
+    assert store.get(created["job_id"]) == created
+    assert_indexed(created["job_id"])
+
+
+def test_create_whose_reply_is_lost_returns_the_stored_record(make_store, breaking_proxy, store, assert_indexed):
+    store.create({"workflow_name": "warm-up"})
+    proxy = breaking_proxy(b"EVALSHA\r\n", "reply")
     proxied = make_store(proxy.port)
     created = proxied.create({"workflow_name": "wf", "user_id": "u1"})
     assert proxy.fired.is_set()
