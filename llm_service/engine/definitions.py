@@ -543,6 +543,7 @@ class DefinitionLoader:
         self.root = Path(root)
         self.services = services
         self._cache: dict[Path, tuple[tuple[int, int], Workflow]] = {}
+        self._paths: dict[str, Path] = {}
         self._lock = threading.Lock()
 
     def names(self) -> list[str]:
@@ -552,7 +553,23 @@ class DefinitionLoader:
         return sorted(p.stem for p in directory.glob("*.json") if safe_name(p.stem))
 
     def load(self, name: str) -> Workflow:
-        return self.load_path(definition_path(self.root, name), name=name)
+        """A name seen before skips path resolution while its file is unchanged (a stat, not a realpath walk);
+        any change on disk resolves and checks the path again."""
+        with self._lock:
+            known = self._paths.get(name)
+        if known is not None:
+            try:
+                stat = os.lstat(known) if not known.is_symlink() else None
+            except OSError:
+                stat = None
+            with self._lock:
+                cached = self._cache.get(known)
+            if stat is not None and cached and cached[0] == (stat.st_mtime_ns, stat.st_size):
+                return cached[1]
+        path = definition_path(self.root, name)
+        with self._lock:
+            self._paths[name] = path
+        return self.load_path(path, name=name)
 
     def load_path(self, path: Path, *, name: str | None = None) -> Workflow:
         try:

@@ -344,23 +344,51 @@ class JobStore:
         Returns whether it was recorded (the contract allows ignoring the result). ``progress`` gets
         ``last_updated`` = now when the caller did not set it.
         """
+        return bool(self._progress_call(job_id, token, progress, step_entry))
+
+    def _progress_call(self, job_id: str, token: str, progress: dict, step_entry: dict | None,
+                       client: Any = None) -> Any:
         ms, iso = self._now()
         progress = {**progress, "last_updated": progress.get("last_updated") or iso}
         step = "" if step_entry is None else _enc(step_entry)
-        reply = self._save_progress(keys=[self._k.job(job_id)], args=[*self._prelude_args(job_id, ms, iso),
-                                                                       _enc(token), _enc(progress), step])
-        return bool(reply)
+        return self._save_progress(keys=[self._k.job(job_id)], args=[*self._prelude_args(job_id, ms, iso),
+                                                                      _enc(token), _enc(progress), step],
+                                   client=client)
+
+    @_translating_outages
+    def save_progress_batch(self, job_id: str, token: str, items: list[tuple[dict, dict | None]]) -> None:
+        """Several ``save_progress`` calls in one round trip (progress is buffered for fast steps)."""
+        if not items:
+            return
+        pipe = self._r.pipeline(transaction=False)
+        for progress, entry in items:
+            self._progress_call(job_id, token, progress, entry, client=pipe)
+        pipe.execute()
 
     @_translating_outages
     def finish(self, job_id: str, token: str, *, status: str, result: dict | None, error: dict | None,
-               error_message: str | None, total_tokens: int = 0, total_cost_usd: float = 0.0) -> bool:
-        """End the execution holding ``token``; True iff this call made the transition (one Lua call)."""
+               error_message: str | None, total_tokens: int = 0, total_cost_usd: float = 0.0,
+               progress_items: list[tuple[dict, dict | None]] = (), usage: list[dict] = ()) -> bool:
+        """End the execution holding ``token``; True iff this call made the transition.
+
+        Progress not yet saved and the job's LLM usage records travel in the same round trip, ahead of the
+        transition (one pipeline of Lua calls), so a short job costs the worker two round trips: claim and finish.
+        """
         if status not in TERMINAL_STATUSES:
             raise ValueError(f"finish() needs a terminal status, got {status!r}")
         values = [_enc(result), _enc(error), _enc(error_message), _enc(int(total_tokens)),
                   _enc(float(total_cost_usd))]
         keys, args = self._job_args(job_id)
-        return bool(self._finish(keys=keys, args=[*args, _enc(token), status, WEBHOOK_EVENTS[status], *values]))
+        finish_args = [*args, _enc(token), status, WEBHOOK_EVENTS[status], *values]
+        if not progress_items and not usage:
+            return bool(self._finish(keys=keys, args=finish_args))
+        pipe = self._r.pipeline(transaction=False)
+        for progress, entry in progress_items:
+            self._progress_call(job_id, token, progress, entry, client=pipe)
+        if usage:
+            self._append_entries(job_id, "usage", "", list(usage), client=pipe)
+        self._finish(keys=keys, args=finish_args, client=pipe)
+        return bool(pipe.execute()[-1])
 
     @_translating_outages
     def cancel(self, job_id: str) -> str:
@@ -469,13 +497,13 @@ class JobStore:
     def _entries(self, job_id: str, name: str) -> list[dict]:
         return [_dec(item) for item in self._r.lrange(self._k.sub(job_id, name), 0, -1)]
 
-    def _append_entries(self, job_id: str, name: str, counter: str, entries: list[dict]) -> None:
+    def _append_entries(self, job_id: str, name: str, counter: str, entries: list[dict], client: Any = None) -> None:
         """One Lua call; a batch identical to the list's tail is taken as redis-py re-sending a lost call."""
         if not entries:
             return
         encoded = [_enc(entry) for entry in entries]
         keys, args = self._job_args(job_id)
-        self._append(keys=keys, args=[*args, name, counter, *encoded])
+        self._append(keys=keys, args=[*args, name, counter, *encoded], client=client)
 
     # ---------------------------------------------------------------------------------------------- webhooks
 

@@ -38,6 +38,7 @@ from ..webhooks import run_delivery
 log = logging.getLogger("llm_service.worker")
 
 STORE_RETRY_SECONDS = 60.0
+PROGRESS_INTERVAL = 0.5  # progress of steps finishing faster than this is saved in batches (or with the finish)
 WEBHOOK_SAFETY_DELAY = 30.0  # if the immediate delivery message is lost, the due-time catches it
 
 
@@ -73,6 +74,32 @@ class Leases:
             return len(self._items)
 
 
+class ProgressBuffer:
+    """The engine's progress callback for one job: saves step progress at most every PROGRESS_INTERVAL, in one
+    round trip; whatever is still pending goes with the job's finish. Short jobs then cost two round trips."""
+
+    def __init__(self, store: JobStore, job_id: str, token: str, *, interval: float = PROGRESS_INTERVAL) -> None:
+        self.store, self.job_id, self.token, self.interval = store, job_id, token, interval
+        self.pending: list[tuple[dict, dict]] = []
+        self._flushed_at = time.monotonic()
+        self._lock = threading.Lock()
+
+    def __call__(self, step_id: str, done: int, total: int, entry: Any) -> None:
+        with self._lock:
+            self.pending.append(({"current_step": step_id, "steps_completed": done, "total_steps": total},
+                                 dict(entry)))
+            if time.monotonic() - self._flushed_at < self.interval:
+                return
+            batch, self.pending = self.pending, []
+            self._flushed_at = time.monotonic()
+        try:
+            self.store.save_progress_batch(self.job_id, self.token, batch)
+        except StoreUnavailable:
+            with self._lock:  # keep them for the next flush or the finish
+                self.pending[:0] = batch
+            raise
+
+
 class WorkerRuntime:
     def __init__(self, config: Config, *, services: Services, queue: JobQueue,
                  clock: Callable[[], float] = time.time, metrics: WorkerMetrics | None = None) -> None:
@@ -99,22 +126,21 @@ class WorkerRuntime:
             return {"job_id": job_id, "skipped": claim.outcome}
         record, token = claim.record or {}, claim.token or ""
         flag = self.leases.add(job_id, token)
+        progress = ProgressBuffer(self.store, job_id, token)
         self.metrics.job_started()
         event(log, "job.state", job_id=job_id, status="processing", workflow=record.get("workflow_name"),
               attempt=record.get("attempts"), worker=self.worker_id)
         try:
-            result = self._execute(job_id, token, record, flag)
+            result = self._execute(job_id, record, flag, progress)
             status = ("cancelled" if result["metadata"].get("cancelled")
                       else "completed" if result["success"] else "failed")
             error = result["metadata"].get("error")
-            calls = result["metadata"].get("llm_calls") or []
-            if calls:
-                self._store_call(lambda: self.store.add_usage(job_id, calls))
             finished = self._store_call(lambda: self.store.finish(
                 job_id, token, status=status, result=result, error=error,
                 error_message=error["message"] if error else None,
                 total_tokens=result["metadata"].get("total_tokens", 0),
-                total_cost_usd=result["metadata"].get("total_cost_usd", 0.0)))
+                total_cost_usd=result["metadata"].get("total_cost_usd", 0.0),
+                progress_items=progress.pending, usage=result["metadata"].get("llm_calls") or []))
         finally:
             self.leases.remove(job_id)
             self.metrics.job_stopped()
@@ -127,12 +153,8 @@ class WorkerRuntime:
             self._dispatch_webhook(job_id, _EVENTS[status], attempt=1)
         return {"job_id": job_id, "status": status if finished else "discarded"}
 
-    def _execute(self, job_id: str, token: str, record: dict, flag: CancelFlag) -> dict:
+    def _execute(self, job_id: str, record: dict, flag: CancelFlag, progress: "ProgressBuffer") -> dict:
         engine = self.services.engine
-
-        def progress(step_id: str, done: int, total: int, entry: Any) -> None:
-            self.store.save_progress(job_id, token, {"current_step": step_id, "steps_completed": done,
-                                                     "total_steps": total}, dict(entry))
         try:
             workflow = engine.load(record["workflow_name"])
         except WorkflowError as exc:  # the definition changed or vanished since submission
