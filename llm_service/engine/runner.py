@@ -184,56 +184,7 @@ class Run:
         self._run_graph(steps, dependencies(steps), width, cancel)
 
     def _run_graph(self, steps: list[Step], needs: dict[str, set[str]], width: int, cancel: CancelToken) -> None:
-        """Start each step once its needs are done; on a ``fail``, finish the steps before it (as a sequential
-        run would have) and cancel the ones after it, so the result matches the sequential one."""
-        index = {step.id: i for i, step in enumerate(steps)}
-        done: set[str] = set()
-        running: dict[Future, tuple[Step, CancelFlag]] = {}
-        failure: StepFailed | None = None
-        abort: BaseException | None = None
-        pending = list(steps)
-        with ThreadPoolExecutor(max_workers=width, thread_name_prefix="step") as pool:
-            while pending or running:
-                if abort is None:
-                    for step in list(pending):
-                        if failure is not None and index[step.id] > index[failure.step.id]:
-                            pending.remove(step)
-                            continue
-                        if len(running) < width and needs[step.id] <= done:
-                            pending.remove(step)
-                            flag = CancelFlag()
-                            future = pool.submit(self.execute_step, step, AnyCancelled(cancel, flag))
-                            running[future] = (step, flag)
-                else:
-                    pending.clear()
-                if not running:
-                    break
-                finished, _ = wait_futures(list(running), return_when=FIRST_COMPLETED)
-                for future in finished:
-                    step, _flag = running.pop(future)
-                    try:
-                        future.result()
-                    except StepFailed as exc:
-                        if failure is None or index[step.id] < index[failure.step.id]:
-                            failure = exc
-                        for other, (other_step, other_flag) in running.items():
-                            if index[other_step.id] > index[failure.step.id]:
-                                other_flag.cancel()
-                    except WorkflowCancelled as exc:
-                        if cancel.is_cancelled() or abort is not None:
-                            abort = abort or exc
-                        elif failure is None:  # cancelled by us after a failure elsewhere: nothing to report
-                            abort = exc
-                    except BaseException as exc:  # timeout or a bug: stop everything
-                        abort = abort or exc
-                        for _, other_flag in running.values():
-                            other_flag.cancel()
-                    else:
-                        done.add(step.id)
-        if abort is not None:
-            raise abort
-        if failure is not None:
-            raise failure
+        _Graph(self, steps, needs, width, cancel).execute()
 
     def execute_step(self, step: Step, cancel: CancelToken) -> None:
         """Run one step under its error mode; record it; report progress. Raises StepFailed under ``fail``."""
@@ -370,6 +321,86 @@ class Run:
                 log.warning("progress callback failed for step %s", step_id, exc_info=True,
                             extra={"job_id": self.job_id, "step_id": step_id})
         return call
+
+
+class _Graph:
+    """One dependency-ordered execution of a list of steps, at most ``width`` at once.
+
+    Each step starts once the steps it needs are done. A step that is the only one ready while nothing else runs
+    is run in the calling thread (no thread is created for the parts of a workflow that are sequential anyway).
+    On a ``fail``, the steps before the failed one are finished (as a sequential run would have) and the ones after
+    it are cancelled, so the result matches the sequential one.
+    """
+
+    def __init__(self, run: Run, steps: list[Step], needs: dict[str, set[str]], width: int,
+                 cancel: CancelToken) -> None:
+        self.run, self.needs, self.width, self.cancel = run, needs, width, cancel
+        self.index = {step.id: i for i, step in enumerate(steps)}
+        self.pending = list(steps)
+        self.done: set[str] = set()
+        self.running: dict[Future, tuple[Step, CancelFlag]] = {}
+        self.failure: StepFailed | None = None
+        self.abort: BaseException | None = None
+        self.pool: ThreadPoolExecutor | None = None
+
+    def execute(self) -> None:
+        try:
+            while self.pending or self.running:
+                ready = self._ready()
+                if not self.running and len(ready) == 1:
+                    step = ready[0]
+                    self.pending.remove(step)
+                    self._settle(step, lambda: self.run.execute_step(step, AnyCancelled(self.cancel, CancelFlag())))
+                    continue
+                for step in ready[:max(0, self.width - len(self.running))]:
+                    self._start(step)
+                if not self.running:
+                    break
+                finished, _ = wait_futures(list(self.running), return_when=FIRST_COMPLETED)
+                for future in finished:
+                    step, _flag = self.running.pop(future)
+                    self._settle(step, future.result)
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown(wait=True)
+        if self.abort is not None:
+            raise self.abort
+        if self.failure is not None:
+            raise self.failure
+
+    def _ready(self) -> list[Step]:
+        if self.abort is not None:
+            self.pending.clear()
+        elif self.failure is not None:
+            cutoff = self.index[self.failure.step.id]
+            self.pending = [step for step in self.pending if self.index[step.id] < cutoff]
+        return [step for step in self.pending if self.needs[step.id] <= self.done]
+
+    def _start(self, step: Step) -> None:
+        if self.pool is None:
+            self.pool = ThreadPoolExecutor(max_workers=self.width, thread_name_prefix="step")
+        self.pending.remove(step)
+        flag = CancelFlag()
+        self.running[self.pool.submit(self.run.execute_step, step, AnyCancelled(self.cancel, flag))] = (step, flag)
+
+    def _settle(self, step: Step, outcome: Any) -> None:
+        try:
+            outcome()
+        except StepFailed as exc:
+            if self.failure is None or self.index[step.id] < self.index[self.failure.step.id]:
+                self.failure = exc
+            for other_step, other_flag in self.running.values():
+                if self.index[other_step.id] > self.index[self.failure.step.id]:
+                    other_flag.cancel()
+        except WorkflowCancelled as exc:
+            if self.cancel.is_cancelled() or self.abort is not None or self.failure is None:
+                self.abort = self.abort or exc  # (a step cancelled by us after a failure elsewhere is no news)
+        except BaseException as exc:  # timeout or a bug: stop everything
+            self.abort = self.abort or exc
+            for _, other_flag in self.running.values():
+                other_flag.cancel()
+        else:
+            self.done.add(step.id)
 
 
 def _apply_input_defaults(workflow: Workflow, input_data: dict) -> dict:

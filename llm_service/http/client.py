@@ -21,6 +21,7 @@ import socket
 import ssl
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from email.utils import parsedate_to_datetime
 from typing import Any, Iterator, Mapping, Optional
 from urllib.parse import urlsplit
@@ -32,8 +33,16 @@ from requests.structures import CaseInsensitiveDict
 
 from .. import __version__
 from ..config import Config
-from ..engine.errors import (ConfigurationError, UpstreamBadResponse, UpstreamConnectionError, UpstreamHTTPError,
-                             UpstreamTimeout, UserInputError, WorkflowCancelled, WorkflowError)
+from ..engine.errors import (
+    ConfigurationError,
+    UpstreamBadResponse,
+    UpstreamConnectionError,
+    UpstreamHTTPError,
+    UpstreamTimeout,
+    UserInputError,
+    WorkflowCancelled,
+    WorkflowError,
+)
 from ..engine.ports import CancelToken
 from ..redaction import redact_text
 from .ssrf import AddressPolicy, GuardedHTTPAdapter
@@ -251,6 +260,9 @@ class HttpClient:
         # Per session: (session, in-flight slots). The slots cap TCP connections and make waiting for one timed.
         self._lanes = {False: (self.trusted, threading.BoundedSemaphore(pool_size)),
                        True: (self.guarded, threading.BoundedSemaphore(pool_size))}
+        # Threads doing the I/O, reused across requests. Every call holds a slot while its thread works, so
+        # two lanes of pool_size slots never need more threads than this, and nothing queues behind them.
+        self._workers = ThreadPoolExecutor(max_workers=2 * pool_size, thread_name_prefix="http")
 
     def _session(self, adapter: HTTPAdapter, *, trust_env: bool) -> requests.Session:
         session = requests.Session()
@@ -262,6 +274,7 @@ class HttpClient:
         return session
 
     def close(self) -> None:
+        self._workers.shutdown(wait=False)
         self.trusted.close()
         self.guarded.close()
 
@@ -284,9 +297,8 @@ class HttpClient:
                    headers=headers, timeout=timeout, deadline=deadline, started=started, service=service,
                    guarded=guarded, allow_redirects=allow_redirects,
                    limit=self.max_response_bytes if max_bytes is None else max_bytes)
-        worker = threading.Thread(target=self._run, args=(call, slots, job), name=f"http-{service}", daemon=True)
         try:
-            worker.start()
+            self._workers.submit(self._run, call, slots, job)
         except BaseException:
             slots.release()
             raise
