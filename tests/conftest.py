@@ -2,6 +2,7 @@
 integrations (requests intercepted by ``responses``, so no test reaches the internet)."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any, Callable
 
@@ -135,3 +136,15 @@ class RecordingQueue:
 @pytest.fixture
 def recording_queue() -> RecordingQueue:
     return RecordingQueue()
+
+
+def pytest_collection_modifyitems(items):
+    """Tests that start real worker/API processes are marked (and skipped when no redis-server can be started)."""
+    for item in items:
+        path = str(item.fspath)
+        if "tests/integration" in path or "tests/reliability" in path:
+            item.add_marker(pytest.mark.integration)
+            if "tests/reliability" in path:
+                item.add_marker(pytest.mark.reliability)
+            if shutil.which("redis-server") is None:
+                item.add_marker(pytest.mark.skip(reason="needs redis-server"))

@@ -245,3 +245,20 @@ def located_input(index: int) -> dict:
     data["lat"] = round(10 + (index * 0.137) % 60, 4)
     data["lng"] = round(-130 + (index * 0.291) % 100, 4)
     return data
+
+
+class StackFactory:
+    """Builds stacks for a test (or a module) and stops every one of them afterwards."""
+
+    def __init__(self, tmp_path_factory: Any, sandbox: Any) -> None:
+        self.tmp_path_factory, self.sandbox = tmp_path_factory, sandbox
+        self.stacks: list[Stack] = []
+
+    def __call__(self, name: str = "stack", **kwargs: Any) -> Stack:
+        stack = Stack(self.tmp_path_factory.mktemp(name), self.sandbox, **kwargs)
+        self.stacks.append(stack)
+        return stack
+
+    def stop_all(self) -> None:
+        for stack in self.stacks:
+            stack.stop()
