@@ -117,7 +117,12 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from .engine.definitions import DefinitionLoader, WorkflowInvalid, WorkflowLoadError, WorkflowNotFound
+    from .engine.definitions import (
+        DefinitionLoader,
+        WorkflowInvalid,
+        WorkflowLoadError,
+        WorkflowNotFound,
+    )
     from .engine.prompts import PromptLoader
     from .engine.validation import check_workflow
     from .http import HttpClient

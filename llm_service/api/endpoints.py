@@ -16,6 +16,7 @@ from flask import Response, jsonify, request
 from marshmallow import Schema, ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from ..engine.references import type_name
 from .errors import ApiError, validation_error, validation_issues
 
 MAX_JSON_DEPTH = 100
@@ -103,15 +104,9 @@ def read_json_body() -> Any:
 
 
 def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else type(value).__name__
+    """JSON's words for a value's type ("array", "object"), for messages about request bodies."""
+    name = type_name(value)
+    return {"list": "array", "map": "object"}.get(name, name)
 
 
 def load_body(schema: Schema) -> dict:

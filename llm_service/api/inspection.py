@@ -5,7 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from ..engine import Engine, Workflow, WorkflowInvalid, WorkflowLoadError, WorkflowNotFound
+from ..engine import (
+    Engine,
+    Workflow,
+    WorkflowInvalid,
+    WorkflowLoadError,
+    WorkflowNotFound,
+)
 from ..engine.validation import check_workflow
 
 TOKENS_PER_STEP = 1000

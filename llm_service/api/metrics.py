@@ -18,7 +18,9 @@ EXTENSION = "llm_service.metrics"
 
 def install_metrics(app: Flask, config: Config, services: Services) -> ApiMetrics:
     """Count every request (also refused and failed ones: error handlers produce a response the hooks see)."""
-    from .routes.workflows import submit_workflow  # the routes import this module (for the /metrics view)
+    from .routes.workflows import (
+        submit_workflow,  # the routes import this module (for the /metrics view)
+    )
 
     metrics = ApiMetrics()
     metrics.registry.register(StoreCollector.for_services(config, services))

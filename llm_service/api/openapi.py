@@ -17,8 +17,8 @@ from flask import Flask
 
 from ..config import Config
 from .auth import HEADER, INVALID_SECRET_MESSAGE, NOT_CONFIGURED_MESSAGE
-from .errors import QUEUE_DOWN_MESSAGE, STORE_DOWN_MESSAGE, error_body
 from .endpoints import EndpointDoc, Failure, Reply
+from .errors import QUEUE_DOWN_MESSAGE, STORE_DOWN_MESSAGE, error_body
 from .schemas import ErrorSchema
 
 OPENAPI_VERSION = "3.0.3"

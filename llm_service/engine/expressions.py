@@ -34,7 +34,7 @@ from typing import Any, Callable, Iterator
 
 from ..redaction import redact_text
 from .errors import ConfigurationError, ReferenceError_, UserInputError
-from .references import split_path
+from .references import split_path, type_name
 
 __all__ = ["Expression", "ExpressionError", "MAX_DEPTH", "MAX_LENGTH", "evaluate_condition", "parse", "truthy"]
 
@@ -79,23 +79,6 @@ def _with_caret(message: str, source: str | None, position: int | None) -> str:
 
 # ----------------------------------------------------------------------------------------------------------------
 # Values
-
-def type_name(value: Any) -> str:
-    """The JSON name of a value's type, for error messages."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, (list, tuple)):
-        return "list"
-    if isinstance(value, dict):
-        return "map"
-    return type(value).__name__
-
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -149,22 +149,38 @@ def _step_into(current: Any, segment: Any) -> Any:
     if isinstance(segment, _Index) or (isinstance(current, list) and isinstance(segment, str)
                                        and segment.lstrip("-").isdigit()):
         if not isinstance(current, list):
-            raise LookupError(f"cannot index {_kind(current)} with [{int(segment)}]")
+            raise LookupError(f"cannot index {kind_of(current)} with [{int(segment)}]")
         index = int(segment)
         if not -len(current) <= index < len(current):
             raise LookupError(f"index {index} is out of range for a list of {len(current)}")
         return current[index]
     if not isinstance(current, dict):
-        raise LookupError(f"cannot read key '{segment}' of {_kind(current)}")
+        raise LookupError(f"cannot read key '{segment}' of {kind_of(current)}")
     if segment not in current:
         raise LookupError(f"no key '{segment}'")
     return current[segment]
 
 
-def _kind(value: Any) -> str:
+def kind_of(value: Any) -> str:
+    """A short, JSON-flavoured name for a value's type in error messages ("a map", "a list", "null")."""
     if value is None:
         return "null"
-    return {dict: "a map", list: "a list", str: "a string", bool: "a boolean"}.get(type(value), "a number")
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, Mapping):
+        return "a map"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    return type(value).__name__
+
+
+def type_name(value: Any) -> str:
+    """:func:`kind_of` without the article ("map", "list", "null")."""
+    return kind_of(value).removeprefix("a ")
 
 
 def whole_placeholder(text: str) -> str | None:

@@ -10,17 +10,40 @@ from __future__ import annotations
 import logging
 import random
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait as wait_futures
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 from pathlib import Path
 from typing import Any, Mapping
 
 from .deadline import Deadline, wait
 from .definitions import DefinitionLoader, Step, Workflow, walk_steps
-from .errors import (InternalError, LimitExceeded, WorkflowCancelled, WorkflowError, WorkflowTimeout,
-                     error_context, is_retryable, utc_now_iso)
-from .ports import (AnyCancelled, Cache, CancelFlag, CancelToken, Clock, NeverCancelled, NullCache, NullObserver,
-                    NullRateLimiter, Observer, ProgressCallback, ProviderRegistry, RateLimiter, ServiceRegistry,
-                    SystemClock)
+from .errors import (
+    InternalError,
+    LimitExceeded,
+    WorkflowCancelled,
+    WorkflowError,
+    WorkflowTimeout,
+    error_context,
+    is_retryable,
+    utc_now_iso,
+)
+from .ports import (
+    AnyCancelled,
+    Cache,
+    CancelFlag,
+    CancelToken,
+    Clock,
+    NeverCancelled,
+    NullCache,
+    NullObserver,
+    NullRateLimiter,
+    Observer,
+    ProgressCallback,
+    ProviderRegistry,
+    RateLimiter,
+    ServiceRegistry,
+    SystemClock,
+)
 from .prompts import PromptLoader
 from .references import Resolver
 from .scheduling import dependencies

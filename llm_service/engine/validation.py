@@ -9,8 +9,15 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from .definitions import (ConditionalSettings, ExternalAPISettings, LLMSettings, ParallelSettings, Step,
-                          TransformSettings, Workflow)
+from .definitions import (
+    ConditionalSettings,
+    ExternalAPISettings,
+    LLMSettings,
+    ParallelSettings,
+    Step,
+    TransformSettings,
+    Workflow,
+)
 from .expressions import parse as parse_expression
 from .ports import ProviderRegistry, ServiceRegistry
 from .prompts import INCLUDE, PromptLoader

@@ -8,9 +8,17 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping, Optional
 
-from ..engine.errors import (ConfigurationError, MissingCredentialError, UpstreamAuthError, UpstreamBadResponse,
-                             UpstreamHTTPError, UpstreamRateLimited, UpstreamServerError, UserInputError,
-                             WorkflowError)
+from ..engine.errors import (
+    ConfigurationError,
+    MissingCredentialError,
+    UpstreamAuthError,
+    UpstreamBadResponse,
+    UpstreamHTTPError,
+    UpstreamRateLimited,
+    UpstreamServerError,
+    UserInputError,
+    WorkflowError,
+)
 from ..engine.ports import CancelToken, OperationSpec
 from ..http.client import HttpClient, HttpResponse
 from ..redaction import redact_text, scrub_values

@@ -7,11 +7,24 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Optional
 
-from ..engine.errors import UpstreamAuthError, UpstreamHTTPError, UpstreamRateLimited, UpstreamServerError
+from ..engine.errors import (
+    UpstreamAuthError,
+    UpstreamHTTPError,
+    UpstreamRateLimited,
+    UpstreamServerError,
+)
 from ..engine.ports import CancelToken, OperationSpec, ServiceResult
 from ..http.client import HttpClient, HttpResponse
-from .base import (check_operation, generic_status_error, json_object, query_for, require_credential,
-                   require_parameters, send, upstream_error)
+from .base import (
+    check_operation,
+    generic_status_error,
+    json_object,
+    query_for,
+    require_credential,
+    require_parameters,
+    send,
+    upstream_error,
+)
 
 NAME = "google_places"
 API_KEY_ENV = "GOOGLE_PLACES_API_KEY"

@@ -11,11 +11,25 @@ import logging
 import time
 from typing import Any, Mapping, Optional
 
-from ..engine.errors import (UpstreamAuthError, UpstreamBadResponse, UpstreamHTTPError, UpstreamRateLimited,
-                             UpstreamServerError, UpstreamTimeout, WorkflowError)
+from ..engine.errors import (
+    UpstreamAuthError,
+    UpstreamBadResponse,
+    UpstreamHTTPError,
+    UpstreamRateLimited,
+    UpstreamServerError,
+    UpstreamTimeout,
+    WorkflowError,
+)
 from ..engine.ports import CancelToken, ChatRequest, ChatResponse
 from ..http.client import HttpClient, HttpResponse
-from .base import clip, error_message_of, json_object, require_credential, send, upstream_error
+from .base import (
+    clip,
+    error_message_of,
+    json_object,
+    require_credential,
+    send,
+    upstream_error,
+)
 
 log = logging.getLogger(__name__)
 

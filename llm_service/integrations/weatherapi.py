@@ -7,11 +7,26 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Optional
 
-from ..engine.errors import UpstreamAuthError, UpstreamHTTPError, UserInputError, WorkflowError
+from ..engine.errors import (
+    UpstreamAuthError,
+    UpstreamHTTPError,
+    UserInputError,
+    WorkflowError,
+)
 from ..engine.ports import CancelToken, OperationSpec, ServiceResult
 from ..http.client import HttpClient, HttpResponse
-from .base import (check_operation, clip, error_message_of, generic_status_error, is_missing, json_object,
-                   require_credential, send, snippet, upstream_error)
+from .base import (
+    check_operation,
+    clip,
+    error_message_of,
+    generic_status_error,
+    is_missing,
+    json_object,
+    require_credential,
+    send,
+    snippet,
+    upstream_error,
+)
 
 NAME = "weatherapi"
 API_KEY_ENV = "WEATHERAPI_API_KEY"

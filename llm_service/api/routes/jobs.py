@@ -11,12 +11,24 @@ from ...jobs import STATUSES, StoreUnavailable
 from ...jobs.queue import QueueUnavailable
 from ...logs import event
 from ..context import ApiContext, api_context
+from ..endpoints import Failure, Reply, endpoint, respond
 from ..errors import ApiError
 from ..ids import canonical_uuid, job_id_or_400, job_not_found
-from ..endpoints import Failure, Reply, endpoint, respond
-from ..schemas import (EXAMPLE_JOB_ID, EXAMPLE_TIME, EXAMPLE_USER_ID, PERIODS, STATUS_FILTERS,
-                       BulkDeleteRequestSchema, BulkDeleteResponseSchema, CancelResponseSchema, JobDetailSchema,
-                       JobListQuerySchema, JobListSchema, StatusResponseSchema, WebhookAttemptsSchema)
+from ..schemas import (
+    EXAMPLE_JOB_ID,
+    EXAMPLE_TIME,
+    EXAMPLE_USER_ID,
+    PERIODS,
+    STATUS_FILTERS,
+    BulkDeleteRequestSchema,
+    BulkDeleteResponseSchema,
+    CancelResponseSchema,
+    JobDetailSchema,
+    JobListQuerySchema,
+    JobListSchema,
+    StatusResponseSchema,
+    WebhookAttemptsSchema,
+)
 
 log = logging.getLogger("llm_service.api")
 bp = Blueprint("jobs", __name__)

@@ -5,9 +5,9 @@ from flask import Blueprint, Response, current_app, jsonify
 from markupsafe import escape
 
 from ..context import api_context
+from ..endpoints import Reply, endpoint, respond
 from ..metrics import metrics_response
 from ..openapi import build_openapi
-from ..endpoints import Reply, endpoint, respond
 from ..schemas import HealthSchema, RootSchema
 
 bp = Blueprint("meta", __name__)

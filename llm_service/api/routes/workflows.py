@@ -13,12 +13,18 @@ from ...jobs import StoreUnavailable
 from ...logs import event
 from ..auth import api_key_id, presented_secret
 from ..context import ApiContext, api_context
+from ..endpoints import Failure, Reply, endpoint, respond
 from ..errors import ApiError
 from ..inspection import inspect_workflow, load_error_message
 from ..openapi import QUEUE_DOWN
-from ..endpoints import Failure, Reply, endpoint, respond
-from ..schemas import (EXAMPLE_JOB_ID, SubmitRequestSchema, SubmitResponseSchema, ValidateRequestSchema,
-                       ValidateResponseSchema, WorkflowListSchema)
+from ..schemas import (
+    EXAMPLE_JOB_ID,
+    SubmitRequestSchema,
+    SubmitResponseSchema,
+    ValidateRequestSchema,
+    ValidateResponseSchema,
+    WorkflowListSchema,
+)
 
 log = logging.getLogger("llm_service.api")
 bp = Blueprint("workflows", __name__)

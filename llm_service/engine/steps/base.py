@@ -12,7 +12,15 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ..deadline import Deadline
 from ..definitions import Step
-from ..ports import Cache, CancelToken, Clock, Observer, ProviderRegistry, RateLimiter, ServiceRegistry
+from ..ports import (
+    Cache,
+    CancelToken,
+    Clock,
+    Observer,
+    ProviderRegistry,
+    RateLimiter,
+    ServiceRegistry,
+)
 from ..prompts import PromptLoader
 from ..references import Resolver
 from ..state import RunState

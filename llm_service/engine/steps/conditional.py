@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..definitions import ConditionalSettings
-from ..errors import ReferenceError_, CONFIG_ERROR
+from ..errors import CONFIG_ERROR, ReferenceError_
 from ..expressions import evaluate_condition
 from .base import StepOutcome, StepRun
 

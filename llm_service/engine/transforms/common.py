@@ -7,26 +7,13 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from ..references import kind_of
+
+__all__ = ["OperationError", "kind_of"]
+
 
 class OperationError(Exception):
     """Why an operation (or one element of it) could not be processed; the message is user-facing."""
-
-
-def kind_of(value: Any) -> str:
-    """A short, JSON-flavoured name for a value's type, for error messages (not Python class names)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, Mapping):
-        return "a map"
-    if isinstance(value, (list, tuple)):
-        return "a list"
-    return type(value).__name__
 
 
 def is_list(value: Any) -> bool:
