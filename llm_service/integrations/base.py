@@ -127,3 +127,12 @@ def query_for(spec: OperationSpec, params: Mapping[str, Any]) -> dict[str, Any]:
     """Required and present optional parameters, values passed as given (as the old services did)."""
     names = (*spec.required, *spec.optional)
     return {name: params[name] for name in names if not is_missing(params.get(name))}
+
+
+class KeyedService:
+    """What every key-authenticated upstream service holds: the shared HTTP helper, its key, its base URL."""
+
+    def __init__(self, http: HttpClient, *, api_key: str, base_url: str) -> None:
+        self._http = http
+        self._api_key = api_key
+        self._base_url = base_url.rstrip("/")

@@ -14,8 +14,9 @@ from ..engine.errors import (
     UpstreamServerError,
 )
 from ..engine.ports import CancelToken, OperationSpec, ServiceResult
-from ..http.client import HttpClient, HttpResponse
+from ..http.client import HttpResponse
 from .base import (
+    KeyedService,
     check_operation,
     generic_status_error,
     json_object,
@@ -35,7 +36,7 @@ _SEARCH_OK = frozenset({"OK", "ZERO_RESULTS"})
 _DETAILS_OK = frozenset({"OK"})
 
 
-class GooglePlacesService:
+class GooglePlacesService(KeyedService):
     name = NAME
     operations: Mapping[str, OperationSpec] = {
         "nearby_search": OperationSpec("nearby_search", required=("location", "radius"),
@@ -44,11 +45,6 @@ class GooglePlacesService:
                                      optional=("location", "radius", "type", "language")),
         "place_details": OperationSpec("place_details", required=("place_id",), optional=("fields", "language")),
     }
-
-    def __init__(self, http: HttpClient, *, api_key: str, base_url: str) -> None:
-        self._http = http
-        self._api_key = api_key
-        self._base_url = base_url.rstrip("/")
 
     def call(self, operation: str, params: Mapping[str, Any], *, timeout: float,
              cancel: Optional[CancelToken] = None) -> ServiceResult:

@@ -14,8 +14,9 @@ from ..engine.errors import (
     WorkflowError,
 )
 from ..engine.ports import CancelToken, OperationSpec, ServiceResult
-from ..http.client import HttpClient, HttpResponse
+from ..http.client import HttpResponse
 from .base import (
+    KeyedService,
     check_operation,
     clip,
     error_message_of,
@@ -32,17 +33,12 @@ NAME = "weatherapi"
 API_KEY_ENV = "WEATHERAPI_API_KEY"
 
 
-class WeatherAPIService:
+class WeatherAPIService(KeyedService):
     name = NAME
     operations: Mapping[str, OperationSpec] = {
         "current": OperationSpec("current", optional=("q", "lat", "lng", "aqi", "lang"),
                                  alternatives=(("q",), ("lat", "lng"))),
     }
-
-    def __init__(self, http: HttpClient, *, api_key: str, base_url: str) -> None:
-        self._http = http
-        self._api_key = api_key
-        self._base_url = base_url.rstrip("/")
 
     def call(self, operation: str, params: Mapping[str, Any], *, timeout: float,
              cancel: Optional[CancelToken] = None) -> ServiceResult:
