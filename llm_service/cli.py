@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from .config import Config, ConfigError
 
@@ -108,12 +108,25 @@ def _run(args: argparse.Namespace) -> int:
             raise UsageError("invalid workflow:\n  " + "\n  ".join(exc.problems)) from None
         except WorkflowLoadError as exc:
             raise UsageError(str(exc)) from None
+        _refuse_invalid(runtime.engine, workflow, config)
         result = runtime.engine.run(workflow, input_data, timeout=args.timeout, execution=args.execution)
     finally:
         runtime.close()
     json.dump(result, sys.stdout, indent=None if args.compact else 2, ensure_ascii=False, default=str)
     sys.stdout.write("\n")
     return EXIT_OK if result["success"] else EXIT_FAILED
+
+
+def _refuse_invalid(engine: Any, workflow: Any, config: Config) -> None:
+    """``validate``'s static checks before anything runs: a typo'd reference or a missing prompt file is reported
+    at once (exit 2), not after the upstream calls of the steps before it were made and paid for."""
+    from .engine.validation import check_workflow
+
+    tools = engine.tools
+    report = check_workflow(workflow, prompts=engine.prompts, services=tools.services, providers=tools.providers,
+                            max_steps=config.workflow_max_steps)
+    if report.problems:
+        raise UsageError("invalid workflow (nothing was run):\n  " + "\n  ".join(report.problems))
 
 
 def _validate(args: argparse.Namespace) -> int:

@@ -9,6 +9,8 @@ import os
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Mapping
 
+from .redaction import secret_values
+
 
 class ConfigError(ValueError):
     """An environment variable holds a value we cannot use; the message names the variable."""
@@ -186,7 +188,7 @@ class Config:
         ]
         values += [key for _, key in self.llm_extra_providers.values()]
         values += [_url_password(url) for url in (self.redis_url, self.broker_url)]
-        return [v for v in values if v and len(v) >= 4]
+        return list(secret_values(values))
 
     def with_overrides(self, **changes: Any) -> "Config":
         return replace(self, **changes)

@@ -5,18 +5,29 @@ Two tools: :func:`sanitize` walks a JSON-like value and replaces the values of s
 credential-looking query parameters. Known secret values are registered once per process from the configuration
 (:func:`register_secrets`), so even a message we did not anticipate cannot carry a configured key out.
 
+Secret values are matched as whole tokens: not where the letters merely occur inside a longer word or token (a
+sandbox key ``sandbox`` must not turn "the sandbox upstream" into "the [REDACTED] upstream"), and values shorter
+than :data:`MIN_SECRET_LENGTH` are never treated as secrets (no real credential is that short, and scrubbing short
+values destroys ordinary text).
+
 The old service redacted by substring (``keyword`` and ``author`` were hidden); here a key is secret only when its
 normalised name *is* a credential name or ends with one (``stripe_secret_key``), never because it merely contains
 the letters ``key``.
 """
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from typing import Any, Iterable
 
 REDACTED = "[REDACTED]"
+MIN_SECRET_LENGTH = 8
 _TRUNCATE_AT = 200
+# A secret value counts where it is not glued to further letters or digits (a percent-escape before it is a
+# boundary too: ``%3D<key>`` is a URL-encoded ``=<key>``).
+_BEFORE = r"(?:(?<![A-Za-z0-9])|(?<=%[0-9A-Fa-f]{2}))"
+_AFTER = r"(?![A-Za-z0-9])"
 
 _SECRET_NAMES = frozenset({
     "key", "apikey", "api_key", "x_api_key", "x_api_secret", "token", "access_token", "refresh_token", "id_token",
@@ -34,16 +45,49 @@ _BEARER = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]{6,}")
 
 _lock = threading.Lock()
 _known_secrets: tuple[str, ...] = ()
+_known_pattern: _Matcher | None = None
+
+
+def secret_values(values: Iterable[str]) -> tuple[str, ...]:
+    """The values long enough to be secrets, longest first (so a secret that contains another goes whole)."""
+    return tuple(sorted({v for v in values if v and len(v) >= MIN_SECRET_LENGTH}, key=len, reverse=True))
+
+
+class _Matcher:
+    """Whole-token replacement of a set of secrets; a plain substring test first keeps the common case (no secret
+    in the text) as cheap as ``in``."""
+
+    def __init__(self, secrets: tuple[str, ...]) -> None:
+        self.secrets = secrets
+        # A run of secrets glued together (an echo of two keys) counts as one token.
+        self.pattern = re.compile(_BEFORE + "(?:" + "|".join(re.escape(s) for s in secrets) + ")+" + _AFTER)
+
+    def sub(self, text: str) -> str:
+        if any(secret in text for secret in self.secrets):
+            return self.pattern.sub(REDACTED, text)
+        return text
+
+
+@functools.lru_cache(maxsize=64)
+def _pattern(secrets: tuple[str, ...]) -> _Matcher | None:
+    return _Matcher(secrets) if secrets else None
 
 
 def register_secrets(values: Iterable[str]) -> None:
     """Remember secret values (API keys, shared secrets) so :func:`redact_text` removes them anywhere."""
-    global _known_secrets
+    global _known_secrets, _known_pattern
     with _lock:
-        merged = set(_known_secrets)
-        merged.update(v for v in values if v and len(v) >= 4)
-        # Longest first, so a secret that contains another is removed whole.
-        _known_secrets = tuple(sorted(merged, key=len, reverse=True))
+        _known_secrets = secret_values((*_known_secrets, *values))
+        _known_pattern = _pattern(_known_secrets)
+
+
+def scrub_secret_values(text: str, extra_secrets: Iterable[str] = ()) -> str:
+    """Replace each registered secret, and each of ``extra_secrets``, where it stands as a whole token."""
+    pattern = _known_pattern
+    extra = secret_values(extra_secrets)
+    if extra:
+        pattern = _pattern(secret_values((*_known_secrets, *extra)))
+    return text if pattern is None else pattern.sub(text)
 
 
 def is_secret_key(name: str) -> bool:
@@ -57,9 +101,7 @@ def redact_text(text: str, extra_secrets: Iterable[str] = ()) -> str:
     """Scrub configured secret values and credential-looking URL parameters from free text."""
     if not text:
         return text
-    for secret in (*_known_secrets, *(s for s in extra_secrets if s and len(s) >= 4)):
-        if secret in text:
-            text = text.replace(secret, REDACTED)
+    text = scrub_secret_values(text, extra_secrets)
     text = _QUERY_SECRET.sub(lambda m: f"{m.group(1)}={REDACTED}", text)
     return _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
 
@@ -91,19 +133,16 @@ def scrub_values(value: Any, secrets: Iterable[str]) -> Any:
 
     For data that arrives from outside and flows on into results, caches, prompts and webhooks, such as an upstream's
     successful answer echoing the key it was called with. Unlike :func:`sanitize` nothing else changes: no field is
-    redacted for its name and nothing is cut, so the data keeps its meaning. Values shorter than 4 characters are
-    ignored, as in :func:`redact_text`.
+    redacted for its name and nothing is cut, so the data keeps its meaning. Matching is by whole token and values
+    shorter than :data:`MIN_SECRET_LENGTH` are ignored, as in :func:`redact_text`.
     """
-    needles = tuple(sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True))
-    if not needles:
+    pattern = _pattern(secret_values(secrets))
+    if pattern is None:
         return value
 
     def scrub(item: Any) -> Any:
         if isinstance(item, str):
-            for needle in needles:
-                if needle in item:
-                    item = item.replace(needle, REDACTED)
-            return item
+            return pattern.sub(item)
         if isinstance(item, dict):
             return {scrub(key): scrub(inner) for key, inner in item.items()}
         if isinstance(item, (list, tuple)):

@@ -89,6 +89,21 @@ def test_invalid_workflow_exits_2_listing_problems(cli_env, tmp_path, capsys):
     assert "Step ID 'a b' must be alphanumeric" in err and "Must provide either" in err
 
 
+def test_run_refuses_a_workflow_that_fails_validation_before_any_upstream_call(cli_env, sandbox, tmp_path, capsys):
+    write(tmp_path, "typo", {"name": "typo", "steps": [
+        {"id": "weather", "type": "external_api",
+         "config": {"service": "weatherapi", "method": "current", "parameters": {"q": "Seattle"}}},
+        {"id": "gen", "type": "llm", "config": {"prompt_template": "missing.md",
+                                                 "variables": {"w": "${steps.wether.output}"}}}]})
+    (tmp_path / "in.json").write_text("{}")
+    before = len(sandbox.requests())
+    code = main(["run", "typo", "--input", str(tmp_path / "in.json"), "--workflows-dir", str(tmp_path)])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert "references step 'wether' which does not exist" in err and "Prompt file not found: missing.md" in err
+    assert len(sandbox.requests()) == before
+
+
 def test_validate_accepts_the_bundled_and_the_original_workflows(cli_env, capsys, original_fixture):
     assert main(["validate", "emergency_contacts", "trip_safety_briefing"]) == 0
     assert main(["validate", str(original_fixture / "definitions" / "emergency_contacts.json")]) == 0

@@ -1,4 +1,5 @@
-"""One error shape for every failure: ``{"detail": {"error": CODE, "message": TEXT, ...extra}}``.
+"""One error shape for every failure: ``{"detail": {"error": CODE, "message": TEXT, ...extra}, "error": CODE,
+"message": TEXT}``.
 
 Clients of the old service read ``response.json()["detail"]["error"]``, so framework errors (404, 405, 413, bad JSON,
 crashes) are wrapped the same way as application errors instead of Flask's HTML pages. Every error response is also
@@ -36,7 +37,9 @@ class ApiError(Exception):
 
 
 def error_body(code: str, message: str, /, **extra: Any) -> dict:
-    return {"detail": {"error": code, "message": message, **extra}}
+    """``detail`` is what the old service's clients read; the client app's own library reads the top-level
+    ``error`` (its admin pages ``message``), so both levels carry the code and the text."""
+    return {"detail": {"error": code, "message": message, **extra}, "error": code, "message": message}
 
 
 def error_response(error: ApiError) -> Response:

@@ -31,8 +31,8 @@ _TAGS = [
 ]
 _DESCRIPTION = (
     "Runs multi-step LLM workflows as background jobs. Every `/api/v1` endpoint needs the shared secret in the "
-    f"`{HEADER}` header. Every error has the body `{{\"detail\": {{\"error\": CODE, \"message\": TEXT, ...}}}}`; "
-    "validation errors (422) add `errors`, a list of `{loc, msg, type}`.")
+    f"`{HEADER}` header. Every error has the body `{{\"detail\": {{\"error\": CODE, \"message\": TEXT, ...}}, "
+    "\"error\": CODE, \"message\": TEXT}}`; validation errors (422) add `errors`, a list of `{loc, msg, type}`.")
 
 _AUTH_FAILURES = (
     Failure(401, "InvalidAPISecret", "The X-API-Secret header is missing or wrong",

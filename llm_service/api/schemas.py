@@ -189,6 +189,7 @@ class SubmitResponseSchema(Schema):
     job_id = fields.String(metadata={"format": "uuid"})
     celery_task_id = fields.String(metadata={"format": "uuid", "description": "Equal to job_id."})
     status = fields.String(metadata={"example": "queued"})
+    created_at = _time("When the job was stored.")
     estimated_wait_seconds = fields.Integer(allow_none=True)
     status_url = fields.String()
 
@@ -285,7 +286,18 @@ class JobDetailSchema(Schema):
     result = fields.Raw(allow_none=True)
     error_message = _nullable_str()
     error = fields.Dict(allow_none=True)
-    progress = fields.Dict(allow_none=True)
+    progress = fields.Dict(allow_none=True, metadata={
+        "description": "`current_step` (finished last), `current_step_name`, `steps_completed`, `total_steps`, "
+                       "`active_step` / `active_step_name` (running now), `last_updated`."})
+    current_step_id = _nullable_str(description="The step running now, else the step that finished last.")
+    current_step_name = _nullable_str(description="That step's display name (`display_name`/`name`), else its id.")
+    progress_percentage = fields.Integer(metadata={"description": "Steps finished out of all steps, 0-100; 100 "
+                                                                  "once completed.", "minimum": 0, "maximum": 100})
+    output = fields.Raw(allow_none=True, metadata={"description": "`result.output` (for clients that read it "
+                                                                  "here)."})
+    metadata = fields.Dict(allow_none=True, metadata={"description": "`result.metadata`."})
+    error_details = fields.Dict(allow_none=True, metadata={"description": "The structured error (same as "
+                                                                          "`error`)."})
     attempts = fields.Integer(metadata={"description": "Executions started."})
     recoveries = fields.Integer(metadata={"description": "Times the job was re-queued after its worker died."})
     cancel_requested = fields.Boolean()
@@ -341,3 +353,7 @@ class ErrorDetailSchema(Schema):
 
 class ErrorSchema(Schema):
     detail = fields.Nested(ErrorDetailSchema, required=True)
+    error = fields.String(required=True, metadata={"description": "The same code as `detail.error` (for clients "
+                                                                   "that read the top level).",
+                                                    "example": "JobNotFound"})
+    message = fields.String(required=True, metadata={"description": "The same text as `detail.message`."})

@@ -17,10 +17,10 @@ from llm_service.redaction import sanitize
 logger = logging.getLogger("llm_service.cache")
 
 
-def key_or_none(service: str, operation: str, params: Mapping[str, Any]) -> str | None:
+def key_or_none(service: str, operation: str, params: Mapping[str, Any], upstream: str = "") -> str | None:
     """The cache key, or None (logged) when the parameters cannot be serialised: such a lookup is uncacheable."""
     try:
-        return cache_key(service, operation, params)
+        return cache_key(service, operation, params, upstream)
     except (TypeError, ValueError) as exc:
         logger.warning("Not caching %s.%s: parameters are not JSON-serialisable (%s)", service, operation,
                        type(exc).__name__)

@@ -15,7 +15,11 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 
-def cache_key(service: str, operation: str, params: Mapping[str, Any]) -> str:
-    """64 lowercase hex characters: SHA-256 of ``"<service>|<operation>|<canonical params JSON>"``."""
-    text = f"{service}|{operation}|{canonical_json(params)}"
+def cache_key(service: str, operation: str, params: Mapping[str, Any], upstream: str = "") -> str:
+    """64 lowercase hex characters: SHA-256 of ``"<service>|<operation>|<canonical params JSON>|<upstream>"``.
+
+    ``upstream`` names who answers (a base URL): the same question asked of the sandbox and of the real service
+    must never share an answer. Without it the key is the old one.
+    """
+    text = f"{service}|{operation}|{canonical_json(params)}" + (f"|{upstream}" if upstream else "")
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

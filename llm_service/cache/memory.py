@@ -25,8 +25,8 @@ class MemoryCache:
         self._lock = threading.Lock()
         self._counters: dict[str, list[int]] = defaultdict(lambda: [0, 0])
 
-    def get(self, service: str, operation: str, params: Mapping[str, Any]) -> Any | None:
-        key = key_or_none(service, operation, params)
+    def get(self, service: str, operation: str, params: Mapping[str, Any], *, upstream: str = "") -> Any | None:
+        key = key_or_none(service, operation, params, upstream)
         if key is None:
             return None
         entry = self._store.get(key)
@@ -34,10 +34,11 @@ class MemoryCache:
             self._counters[service][0 if entry is not None else 1] += 1
         return decode_entry(entry.raw) if entry is not None else None
 
-    def set(self, service: str, operation: str, params: Mapping[str, Any], data: Any, ttl: int) -> None:
+    def set(self, service: str, operation: str, params: Mapping[str, Any], data: Any, ttl: int, *,
+            upstream: str = "") -> None:
         if ttl <= 0:
             return
-        key = key_or_none(service, operation, params)
+        key = key_or_none(service, operation, params, upstream)
         raw = encode_entry(service, operation, params, data, time.time()) if key is not None else None
         if key is not None and raw is not None:
             self._store.put(key, _Entry(service, operation, raw), ttl)

@@ -58,9 +58,9 @@ class RedisCache:
                                     cooldown=failure_cooldown, warn_interval=warn_interval)
 
     # -- keys ---------------------------------------------------------------------------------------------------
-    def entry_key(self, service: str, operation: str, params: Mapping[str, Any]) -> str:
+    def entry_key(self, service: str, operation: str, params: Mapping[str, Any], upstream: str = "") -> str:
         """The Redis key of an entry (public so operators and tests can inspect one)."""
-        return self._entry_key(service, operation, cache_key(service, operation, params))
+        return self._entry_key(service, operation, cache_key(service, operation, params, upstream))
 
     def _entry_key(self, service: str, operation: str, digest: str) -> str:
         return f"{self._base}{service}:{operation}:{digest}"
@@ -69,8 +69,8 @@ class RedisCache:
         return f"{self._base}stats:{service}"
 
     # -- Cache port ---------------------------------------------------------------------------------------------
-    def get(self, service: str, operation: str, params: Mapping[str, Any]) -> Any | None:
-        digest = key_or_none(service, operation, params)
+    def get(self, service: str, operation: str, params: Mapping[str, Any], *, upstream: str = "") -> Any | None:
+        digest = key_or_none(service, operation, params, upstream)
         if digest is None:
             return None
         key = self._entry_key(service, operation, digest)
@@ -94,10 +94,11 @@ class RedisCache:
             self._l1.put(key, _text(raw), int(pttl) / 1000)
         return data
 
-    def set(self, service: str, operation: str, params: Mapping[str, Any], data: Any, ttl: int) -> None:
+    def set(self, service: str, operation: str, params: Mapping[str, Any], data: Any, ttl: int, *,
+            upstream: str = "") -> None:
         if ttl <= 0:
             return
-        digest = key_or_none(service, operation, params)
+        digest = key_or_none(service, operation, params, upstream)
         if digest is None:
             return
         raw = encode_entry(service, operation, params, data, self._clock())

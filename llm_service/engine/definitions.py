@@ -79,6 +79,11 @@ class Step:
     def children(self) -> list["Step"]:
         return list(getattr(self.settings, "children", []))
 
+    @property
+    def title(self) -> str:
+        """What a person watching the run sees for this step: its display name, else its id."""
+        return self.display_name or self.id
+
 
 @dataclass(frozen=True)
 class LLMSettings:
@@ -374,6 +379,7 @@ class StepSchema(_Base):
     type = fields.String(required=True, validate=validate.OneOf(
         STEP_TYPES, error=f"Unknown step type. Allowed: {', '.join(STEP_TYPES)}."))
     display_name = fields.String(allow_none=True, load_default=None)
+    name = fields.String(allow_none=True, load_default=None)  # alias of display_name
     description = fields.String(allow_none=True, load_default=None)
     config = fields.Dict(load_default=dict)
     outputs = fields.List(fields.String(), allow_none=True, load_default=None)
@@ -407,7 +413,8 @@ class StepSchema(_Base):
             retry_delay=float(_first(data.get("retry_delay"), retry.get("retry_delay"), 1.0)),
             max_delay=float(_first(retry.get("max_delay"), 30.0)))
         return Step(id=data["id"], type=data["type"], config=data["config"], settings=settings,
-                    error_mode=data["error_mode"], outputs=data["outputs"], display_name=data["display_name"],
+                    error_mode=data["error_mode"], outputs=data["outputs"],
+                    display_name=data["display_name"] or data["name"],
                     description=data["description"], output_var=data["output_var"], retry=policy)
 
 

@@ -8,7 +8,6 @@ not raise ourselves, so a library's unexpected ``ValueError`` still lands in a s
 from __future__ import annotations
 
 import re
-import traceback
 from datetime import datetime, timezone
 from typing import Any
 
@@ -54,6 +53,14 @@ class WorkflowError(Exception):
     @property
     def kind(self) -> str:
         return self.type_name or type(self).__name__
+
+    def reworded(self, prefix: str) -> "WorkflowError":
+        """The same error (type, category, retry advice) with its message prefixed, once: the old service's
+        step-level wording (``LLM step 'x' execution failed: ...``) is what client apps show their users."""
+        if not self.message.startswith(prefix):
+            self.message = prefix + self.message
+            self.args = (self.message,)
+        return self
 
     def __str__(self) -> str:
         return self.message
@@ -208,11 +215,16 @@ def is_retryable(exc: BaseException) -> bool:
 
 
 def retry_after_of(exc: BaseException) -> float | None:
+    """Advice for whoever resubmits (the old classifier's figures: 60 s for rate limits without a Retry-After,
+    30 s for timeouts). The engine's own retries never wait on this: they honour only ``exc.retry_after``, a real
+    upstream header."""
     if isinstance(exc, WorkflowError):
         if exc.retry_after is not None:
             return exc.retry_after
         if isinstance(exc, (UpstreamTimeout, WorkflowTimeout)):
             return 30
+        if isinstance(exc, (UpstreamRateLimited, RateLimitExceeded)):
+            return 60
         return None
     msg = str(exc)
     match = _RETRY_AFTER_RE.search(msg)
@@ -260,12 +272,13 @@ def suggestions_for(exc: BaseException, service: str | None = None) -> list[str]
 
 
 def error_context(exc: BaseException, *, step_id: str | None = None, service: str | None = None,
-                  operation: str | None = None, inputs: Any = None, config: Any = None,
-                  include_sensitive: bool = False) -> dict:
+                  operation: str | None = None, inputs: Any = None, config: Any = None) -> dict:
     """The structured error every failure is reported as (results, job records, webhooks).
 
     ``retry_after`` and ``suggestions`` appear at the top level and inside ``details`` (where the old service put
-    them), and are never dropped for lack of other details.
+    them), and are never dropped for lack of other details. Suggestions given to the error win over generated
+    ones. Never a stack trace: contexts travel to Redis, the API and webhooks, and a trace names server paths
+    (``DEBUG_MODE`` puts traces in the worker's log instead, see :func:`trace_text`).
     """
     if isinstance(exc, WorkflowError):
         step_id = step_id or exc.step_id
@@ -274,7 +287,8 @@ def error_context(exc: BaseException, *, step_id: str | None = None, service: st
     kind = exc.kind if isinstance(exc, WorkflowError) else type(exc).__name__
     retry_after = retry_after_of(exc)
     retryable = is_retryable(exc)
-    suggestions = suggestions_for(exc, service)
+    given = exc.suggestions if isinstance(exc, WorkflowError) else []
+    suggestions = list(given) or suggestions_for(exc, service)
     ctx: dict[str, Any] = {
         "type": kind,
         "category": classify(exc),
@@ -303,8 +317,6 @@ def error_context(exc: BaseException, *, step_id: str | None = None, service: st
     if suggestions:
         details["suggestions"] = suggestions
         ctx["suggestions"] = suggestions
-    if include_sensitive and exc.__traceback__ is not None:
-        lines = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).splitlines()
-        details["stack_trace"] = redact_text("\n".join(lines[-50:]))
     ctx["details"] = details
     return ctx
+

@@ -61,10 +61,12 @@ class AnyCancelled:
 
 
 class Cache(Protocol):
-    """Upstream response cache. Implementations must fail open: on their own errors, behave as a miss."""
+    """Upstream response cache. Implementations must fail open: on their own errors, behave as a miss.
+    ``upstream`` identifies who answers (the service's base URL), so different upstreams never share entries."""
 
-    def get(self, service: str, operation: str, params: Mapping[str, Any]) -> Any | None: ...
-    def set(self, service: str, operation: str, params: Mapping[str, Any], data: Any, ttl: int) -> None: ...
+    def get(self, service: str, operation: str, params: Mapping[str, Any], *, upstream: str = "") -> Any | None: ...
+    def set(self, service: str, operation: str, params: Mapping[str, Any], data: Any, ttl: int, *,
+            upstream: str = "") -> None: ...
 
 
 class RateLimiter(Protocol):
@@ -80,10 +82,11 @@ class RateLimiter(Protocol):
 
 
 class NullCache:
-    def get(self, service: str, operation: str, params: Mapping[str, Any]) -> Any | None:
+    def get(self, service: str, operation: str, params: Mapping[str, Any], *, upstream: str = "") -> Any | None:
         return None
 
-    def set(self, service: str, operation: str, params: Mapping[str, Any], data: Any, ttl: int) -> None:
+    def set(self, service: str, operation: str, params: Mapping[str, Any], data: Any, ttl: int, *,
+            upstream: str = "") -> None:
         return None
 
 
@@ -117,6 +120,17 @@ ProgressCallback = Callable[[str, int, int, Mapping[str, Any]], None]
 """``progress(step_id, steps_completed, total_steps, step_entry)`` after each step finishes."""
 
 
+@runtime_checkable
+class RunListener(Protocol):
+    """What one run reports while it goes (progress bars, event streams). ``Engine.run(progress=...)`` takes one of
+    these or a plain :data:`ProgressCallback` (which hears only about finished steps). Implementations must be
+    cheap: they are called on the step's own thread; their errors are logged and ignored."""
+
+    def step_started(self, step_id: str, position: int, total: int, name: str) -> None: ...
+
+    def step_finished(self, step_id: str, finished: int, total: int, entry: Mapping[str, Any]) -> None: ...
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Integrations: external API services and LLM chat providers. Implementations live in llm_service.integrations.
 
@@ -147,6 +161,7 @@ class ExternalService(Protocol):
 
     name: str
     operations: Mapping[str, OperationSpec]
+    upstream: str  # who answers (its base URL): part of the cache key
 
     def call(self, operation: str, params: Mapping[str, Any], *, timeout: float,
              cancel: CancelToken | None = None) -> ServiceResult: ...

@@ -41,6 +41,7 @@ from .ports import (
     ProgressCallback,
     ProviderRegistry,
     RateLimiter,
+    RunListener,
     ServiceRegistry,
     SystemClock,
 )
@@ -88,9 +89,11 @@ class Engine:
         return self.definitions.load(name)
 
     def run(self, workflow: Workflow | str, input_data: Mapping[str, Any], *,
-            progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
+            progress: ProgressCallback | RunListener | None = None, cancel: CancelToken | None = None,
             timeout: float | None = None, execution: str | None = None, job_id: str | None = None) -> dict:
         """Run to completion and return ``{workflow_name, success, output, steps_executed, metadata}``.
+
+        ``progress`` hears about each step: a :class:`RunListener`, or a callable told only of finished steps.
 
         Never raises for a workflow that fails, times out or is cancelled: those are results. Loading errors
         (unknown or invalid workflow) do raise, as before.
@@ -105,13 +108,14 @@ class Run:
     """One execution of one workflow."""
 
     def __init__(self, engine: Engine, workflow: Workflow, input_data: Mapping[str, Any], *,
-                 progress: ProgressCallback | None, cancel: CancelToken, timeout: float | None,
+                 progress: ProgressCallback | RunListener | None, cancel: CancelToken, timeout: float | None,
                  execution: str | None, job_id: str | None) -> None:
         self.engine = engine
         self.tools = engine.tools
         self.workflow = workflow
         self.input_data = _apply_input_defaults(workflow, dict(input_data))
-        self.progress = self._safe_progress(progress)
+        self.listener = _SafeListener(progress, job_id)
+        self.progress = self.listener.step_finished
         self.cancel = cancel
         self.job_id = job_id
         self.execution = execution or workflow.execution or engine.default_execution
@@ -150,8 +154,7 @@ class Run:
             output = None
         except Exception as exc:  # a bug of ours: report it, never crash the caller
             log.exception("workflow %s crashed", self.workflow.name, extra={"job_id": self.job_id})
-            error = error_context(InternalError(f"Internal error: {type(exc).__name__}: {exc}"),
-                                  include_sensitive=self.engine.debug)
+            error = error_context(InternalError(f"Internal error: {type(exc).__name__}: {exc}"))
             output = None
         duration_ms = int((time.monotonic() - started) * 1000)
         return self._result(output, error, cutoff, duration_ms, cancelled)
@@ -213,8 +216,9 @@ class Run:
         """Run one step under its error mode; record it; report progress. Raises StepFailed under ``fail``."""
         if cancel.is_cancelled():
             raise WorkflowCancelled(f"Workflow cancelled before step '{step.id}'")
-        position = self.state.order[step.id] + 1
-        self.deadline.check(f"at step {position}/{len(self.state.order)} ('{step.id}')")
+        position, total = self.state.order[step.id] + 1, len(self.state.order)
+        self.deadline.check(f"at step {position}/{total} ('{step.id}')")
+        self.listener.step_started(step.id, position, total, step.title)
         mode = self.effective_mode(step)
         executor = EXECUTORS[step.type]
         started = time.monotonic()
@@ -249,7 +253,11 @@ class Run:
                              extra={"job_id": self.job_id, "step_id": step.id})
                     wait(delay, clock=self.tools.clock, cancel=cancel, deadline=self.deadline)
                     continue
-            context = context or error_context(exc, step_id=step.id, include_sensitive=self.engine.debug)
+            if context is None:
+                context = error_context(exc, step_id=step.id, **run.error_details)
+                if self.engine.debug:  # DEBUG_MODE: the trace goes to this process's log, never into the context
+                    log.warning("step %s failed: %s", step.id, context["type"], exc_info=exc,
+                                extra={"job_id": self.job_id, "step_id": step.id})
             self._failed(step, run, context, started, attempts, mode)
             if mode == "continue":
                 return
@@ -332,18 +340,33 @@ class Run:
             if declared.get("required") and declared["name"] not in self.input_data:
                 self.state.warn(f"input '{declared['name']}' is declared required but was not given")
 
-    def _safe_progress(self, progress: ProgressCallback | None) -> ProgressCallback | None:
-        """A failing progress callback (say, Redis blipped) must not fail the workflow."""
-        if progress is None:
-            return None
+class _SafeListener:
+    """The run's listener with errors contained: a failing progress hook (say, Redis blipped) must not fail the
+    workflow. A plain progress callable hears only about finished steps."""
 
-        def call(step_id: str, finished: int, total: int, entry: Mapping[str, Any]) -> None:
-            try:
-                progress(step_id, finished, total, entry)
-            except Exception:
-                log.warning("progress callback failed for step %s", step_id, exc_info=True,
-                            extra={"job_id": self.job_id, "step_id": step_id})
-        return call
+    def __init__(self, target: ProgressCallback | RunListener | None, job_id: str | None) -> None:
+        self.job_id = job_id
+        if target is None:
+            self._started = self._finished = None
+        elif isinstance(target, RunListener):
+            self._started, self._finished = target.step_started, target.step_finished
+        else:
+            self._started, self._finished = None, target
+
+    def step_started(self, step_id: str, position: int, total: int, name: str) -> None:
+        if self._started is not None:
+            self._call(self._started, step_id, position, total, name)
+
+    def step_finished(self, step_id: str, finished: int, total: int, entry: Mapping[str, Any]) -> None:
+        if self._finished is not None:
+            self._call(self._finished, step_id, finished, total, entry)
+
+    def _call(self, hook: Any, step_id: str, *args: Any) -> None:
+        try:
+            hook(step_id, *args)
+        except Exception:
+            log.warning("progress listener failed for step %s", step_id, exc_info=True,
+                        extra={"job_id": self.job_id, "step_id": step_id})
 
 
 class _Graph:

@@ -136,3 +136,8 @@ class KeyedService:
         self._http = http
         self._api_key = api_key
         self._base_url = base_url.rstrip("/")
+
+    @property
+    def upstream(self) -> str:
+        """Who answers this service's calls (part of the cache key: the sandbox's answers are not the real ones)."""
+        return self._base_url

@@ -22,7 +22,7 @@ import socket
 import threading
 import time
 import uuid
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from ..config import Config
 from ..engine import WorkflowError
@@ -39,6 +39,8 @@ log = logging.getLogger("llm_service.worker")
 
 STORE_RETRY_SECONDS = 60.0
 PROGRESS_INTERVAL = 0.5  # progress of steps finishing faster than this is saved in batches (or with the finish)
+PROGRESS_DELAY = 0.25  # the longest a finished step waits unsaved, plus one maintenance tick (MAINTENANCE_TICK)
+MAINTENANCE_TICK = 0.25
 WEBHOOK_SAFETY_DELAY = 30.0  # if the immediate delivery message is lost, the due-time catches it
 
 
@@ -75,29 +77,89 @@ class Leases:
 
 
 class ProgressBuffer:
-    """The engine's progress callback for one job: saves step progress at most every PROGRESS_INTERVAL, in one
-    round trip; whatever is still pending goes with the job's finish. Short jobs then cost two round trips."""
+    """The engine's listener for one job: step progress into the job store, cheaply but promptly.
 
-    def __init__(self, store: JobStore, job_id: str, token: str, *, interval: float = PROGRESS_INTERVAL) -> None:
-        self.store, self.job_id, self.token, self.interval = store, job_id, token, interval
-        self.pending: list[tuple[dict, dict]] = []
-        self._flushed_at = time.monotonic()
-        self._lock = threading.Lock()
+    Why buffered: a short job should cost the worker two store round trips (claim and finish), yet a person watching
+    a long job must see each finished step within about a second, whatever the next step does. So a step that
+    finishes more than ``interval`` after the last save is saved at once; otherwise it waits for the maintenance
+    thread (:meth:`flush_due`, at most ``delay`` after it happened) or goes with the finish (:meth:`drain`).
+    A step that starts is recorded the same way, so a slow step shows as the one running.
+    """
 
-    def __call__(self, step_id: str, done: int, total: int, entry: Any) -> None:
+    def __init__(self, store: JobStore, job_id: str, token: str, *, interval: float = PROGRESS_INTERVAL,
+                 delay: float = PROGRESS_DELAY, clock: Callable[[], float] = time.monotonic) -> None:
+        self.store, self.job_id, self.token = store, job_id, token
+        self.interval, self.delay, self.clock = interval, delay, clock
+        self.pending: list[tuple[dict, dict | None]] = []
+        self._progress: dict[str, Any] = {"current_step": None, "steps_completed": 0, "total_steps": None}
+        self._running: dict[str, str] = {}  # step id -> title, in start order
+        self._titles: dict[str, str] = {}
+        self._pending_since: float | None = None
+        self._flushed_at = clock()
+        self._closed = False
+        self._lock = threading.Lock()        # the buffer's state
+        self._flush_lock = threading.Lock()  # one save at a time, and none after drain()
+
+    def step_started(self, step_id: str, position: int, total: int, name: str) -> None:
         with self._lock:
-            self.pending.append(({"current_step": step_id, "steps_completed": done, "total_steps": total},
-                                 dict(entry)))
-            if time.monotonic() - self._flushed_at < self.interval:
-                return
-            batch, self.pending = self.pending, []
-            self._flushed_at = time.monotonic()
-        try:
-            self.store.save_progress_batch(self.job_id, self.token, batch)
-        except StoreUnavailable:
-            with self._lock:  # keep them for the next flush or the finish
-                self.pending[:0] = batch
-            raise
+            self._running[step_id] = self._titles[step_id] = name
+            self._queue(None, total)
+
+    def step_finished(self, step_id: str, finished: int, total: int, entry: Mapping[str, Any]) -> None:
+        with self._lock:
+            self._running.pop(step_id, None)
+            self._progress.update(current_step=step_id, current_step_name=self._titles.get(step_id, step_id),
+                                  steps_completed=finished)
+            self._queue(dict(entry), total)
+            due = self.clock() - self._flushed_at >= self.interval
+        if due:
+            self._flush()
+
+    def _queue(self, entry: dict | None, total: int) -> None:
+        """Add a snapshot of the progress (with the step entry, if any); a snapshot without an entry replaces a
+        trailing one that has none (only the newest state of the running step matters). Caller holds the lock."""
+        active = next(reversed(self._running), None)
+        self._progress.update(total_steps=total, active_step=active,
+                              active_step_name=self._running.get(active) if active else None)
+        item = (dict(self._progress), entry)
+        if self.pending and self.pending[-1][1] is None:
+            self.pending[-1] = item
+        else:
+            self.pending.append(item)
+        if self._pending_since is None:
+            self._pending_since = self.clock()
+
+    def flush_due(self) -> None:
+        """Save what has waited ``delay`` or longer (the maintenance thread calls this a few times a second)."""
+        with self._lock:
+            due = self._pending_since is not None and self.clock() - self._pending_since >= self.delay
+        if due:
+            self._flush()
+
+    def _flush(self) -> None:
+        with self._flush_lock:
+            with self._lock:
+                if self._closed or not self.pending:
+                    return
+                batch, self.pending = self.pending, []
+                self._pending_since = None
+                self._flushed_at = self.clock()
+            try:
+                self.store.save_progress_batch(self.job_id, self.token, batch)
+            except StoreUnavailable:
+                with self._lock:  # keep them for the next flush or the finish
+                    self.pending[:0] = batch
+                    self._pending_since = self._pending_since or self.clock()
+                raise
+
+    def drain(self) -> list[tuple[dict, dict | None]]:
+        """What is still unsaved, for the finish to carry; waits for a save in flight, and no save happens after
+        this (it would arrive after the finish and be refused, losing its step entries)."""
+        with self._flush_lock:
+            with self._lock:
+                self._closed = True
+                batch, self.pending = self.pending, []
+        return batch
 
 
 class WorkerRuntime:
@@ -115,6 +177,9 @@ class WorkerRuntime:
         self._thread: threading.Thread | None = None
         self._last: dict[str, float] = {}
         self._store_failed_at = float("-inf")
+        self.progress_delay = PROGRESS_DELAY
+        self._buffers: dict[str, ProgressBuffer] = {}  # progress of the jobs running here, flushed by maintenance
+        self._buffers_lock = threading.Lock()
 
     # -- jobs ---------------------------------------------------------------------------------------------------
 
@@ -126,7 +191,9 @@ class WorkerRuntime:
             return {"job_id": job_id, "skipped": claim.outcome}
         record, token = claim.record or {}, claim.token or ""
         flag = self.leases.add(job_id, token)
-        progress = ProgressBuffer(self.store, job_id, token)
+        progress = ProgressBuffer(self.store, job_id, token, delay=self.progress_delay)
+        with self._buffers_lock:
+            self._buffers[job_id] = progress
         self.metrics.job_started()
         event(log, "job.state", job_id=job_id, status="processing", workflow=record.get("workflow_name"),
               attempt=record.get("attempts"), worker=self.worker_id)
@@ -135,13 +202,16 @@ class WorkerRuntime:
             status = ("cancelled" if result["metadata"].get("cancelled")
                       else "completed" if result["success"] else "failed")
             error = result["metadata"].get("error")
+            unsaved = progress.drain()
             finished = self._store_call(lambda: self.store.finish(
                 job_id, token, status=status, result=result, error=error,
                 error_message=error["message"] if error else None,
                 total_tokens=result["metadata"].get("total_tokens", 0),
                 total_cost_usd=result["metadata"].get("total_cost_usd", 0.0),
-                progress_items=progress.pending, usage=result["metadata"].get("llm_calls") or []))
+                progress_items=unsaved, usage=result["metadata"].get("llm_calls") or []))
         finally:
+            with self._buffers_lock:
+                self._buffers.pop(job_id, None)
             self.leases.remove(job_id)
             self.metrics.job_stopped()
         event(log, "job.state", job_id=job_id, status=status if finished else "discarded",
@@ -202,12 +272,13 @@ class WorkerRuntime:
                 self.maintenance_tick()
             except Exception:
                 log.warning("maintenance tick failed", exc_info=True)
-            self._stop.wait(0.5)
+            self._stop.wait(MAINTENANCE_TICK)
 
     def maintenance_tick(self, *, force: bool = False) -> None:
-        """Heartbeats and cancel checks (JOB_HEARTBEAT_SECONDS), due webhooks (~1 s), the sweeper
-        (SWEEPER_INTERVAL_SECONDS). ``force`` runs all three now (tests)."""
+        """Progress of running jobs (every tick), heartbeats and cancel checks (JOB_HEARTBEAT_SECONDS), due
+        webhooks (~1 s), the sweeper (SWEEPER_INTERVAL_SECONDS). ``force`` runs them all now (tests)."""
         config = self.config
+        self._flush_progress()
         if force or self._due("heartbeat", config.job_heartbeat_seconds):
             tokens = self.leases.tokens()
             if tokens:
@@ -223,6 +294,16 @@ class WorkerRuntime:
             self._dispatch_due_webhooks()
         if force or self._due("sweep", config.sweeper_interval_seconds):
             self._sweep()
+
+    def _flush_progress(self) -> None:
+        with self._buffers_lock:
+            buffers = list(self._buffers.values())
+        for buffer in buffers:
+            try:
+                buffer.flush_due()
+            except StoreUnavailable:
+                self._store_failed_at = time.monotonic()
+                return
 
     def _due(self, name: str, interval: float) -> bool:
         now = time.monotonic()

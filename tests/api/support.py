@@ -109,3 +109,9 @@ def new_job(store: JobStore, status: str = "queued", **fields_: Any) -> str:
     record = store.create({"workflow_name": "greeting", "workflow_version": "1.2.0", **fields_})
     drive(store, record["job_id"], status)
     return record["job_id"]
+
+
+def envelope(detail: dict) -> dict:
+    """An error body as the API sends it: ``detail`` (the old service's clients) and the same code and text at the
+    top level (the client app's library and admin pages read those)."""
+    return {"detail": detail, "error": detail["error"], "message": detail["message"]}

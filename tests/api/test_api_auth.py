@@ -7,10 +7,10 @@ import uuid
 import pytest
 
 from llm_service.api import auth
-from tests.api.support import AUTH, SECRET
+from tests.api.support import envelope, AUTH, SECRET
 
-INVALID = {"detail": {"error": "InvalidAPISecret",
-                      "message": "Invalid or missing API secret. Include X-API-Secret header with valid secret."}}
+INVALID = envelope({"error": "InvalidAPISecret",
+                    "message": "Invalid or missing API secret. Include X-API-Secret header with valid secret."})
 JOB = str(uuid.uuid4())
 PROTECTED = [
     ("post", "/api/v1/workflow"), ("post", "/api/v1/workflow/validate"), ("get", "/api/v1/workflows"),

@@ -8,7 +8,7 @@ import pytest
 
 from llm_service.api.routes.jobs import bulk_delete_message
 from llm_service.jobs import JobStore
-from tests.api.support import HOOK, StepClock, drive, new_job
+from tests.api.support import envelope, HOOK, StepClock, drive, new_job
 
 STATUS_KEYS = ["job_id", "status", "workflow_name", "created_at", "started_at", "completed_at", "duration_ms",
                "result", "error_message", "current_step", "steps_completed", "total_steps", "webhook_url", "error"]
@@ -84,13 +84,13 @@ def test_status_of_an_unknown_or_malformed_id(api):
     missing = str(uuid.uuid4())
     response = api.get(f"/api/v1/status/{missing}")
     assert response.status_code == 404
-    assert response.get_json() == {"detail": {"error": "JobNotFound", "message": f"Job not found: {missing}",
-                                              "job_id": missing}}
+    assert response.get_json() == envelope({"error": "JobNotFound", "message": f"Job not found: {missing}",
+                                              "job_id": missing})
     response = api.get("/api/v1/status/invalid-uuid")
     assert response.status_code == 400
-    assert response.get_json() == {"detail": {
+    assert response.get_json() == envelope({
         "error": "InvalidJobID", "message": "Invalid job ID format (expected UUID): invalid-uuid",
-        "job_id": "invalid-uuid"}}
+        "job_id": "invalid-uuid"})
 
 
 @pytest.mark.parametrize("raw", ["..", "%00", "%F0%9F%98%80", "x" * 5000, "' OR 1=1 --"])
@@ -374,16 +374,16 @@ def test_bulk_delete_of_unknown_jobs_deletes_nothing(api):
 def test_bulk_delete_empty_list_is_400(api):
     response = bulk(api, [])
     assert response.status_code == 400
-    assert response.get_json() == {"detail": {"error": "EmptyJobIdsList", "message": "job_ids list cannot be empty"}}
+    assert response.get_json() == envelope({"error": "EmptyJobIdsList", "message": "job_ids list cannot be empty"})
 
 
 def test_bulk_delete_with_an_invalid_id_deletes_nothing(api):
     job_id = new_job(api.store)
     response = bulk(api, [job_id, "x", "also-bad"])
     assert response.status_code == 400
-    assert response.get_json() == {"detail": {"error": "InvalidJobIDs",
+    assert response.get_json() == envelope({"error": "InvalidJobIDs",
                                               "message": "Invalid job ID format (expected UUID)",
-                                              "invalid_ids": ["x", "also-bad"]}}
+                                              "invalid_ids": ["x", "also-bad"]})
     assert api.store.get(job_id)["status"] == "queued"
 
 

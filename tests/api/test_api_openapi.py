@@ -114,7 +114,7 @@ def test_responses_use_the_response_and_error_schemas(document):
     assert set(ok["example"]) == set(status_schema["properties"])
     not_found = status_op["responses"]["404"]["content"]["application/json"]
     error_schema = _resolve(document, not_found["schema"]["$ref"])
-    assert error_schema["required"] == ["detail"]
+    assert error_schema["required"] == ["detail", "error", "message"]
     detail = _resolve(document, error_schema["properties"]["detail"]["$ref"])
     assert set(detail["required"]) == {"error", "message"} and detail["additionalProperties"] is True
     example = not_found["examples"]["JobNotFound"]["value"]

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from tests.api.support import HOOK, SECRET
+from tests.api.support import envelope, HOOK, SECRET
 
 
 def submit(api, **fields):
@@ -29,7 +29,7 @@ def test_submit_creates_a_queued_record_and_publishes_it(api):
                       webhook_url=HOOK, webhook_secret="test_secret_123")
     assert response.status_code == 202
     body = response.get_json()
-    assert list(body) == ["job_id", "celery_task_id", "status", "estimated_wait_seconds", "status_url"]
+    assert list(body) == ["job_id", "celery_task_id", "status", "created_at", "estimated_wait_seconds", "status_url"]
     job_id = body["job_id"]
     assert str(uuid.UUID(job_id)) == job_id
     assert body["celery_task_id"] == job_id
@@ -38,7 +38,7 @@ def test_submit_creates_a_queued_record_and_publishes_it(api):
     assert response.headers["Location"] == body["status_url"]
 
     record = api.store.get(job_id)
-    assert record["status"] == "queued"
+    assert record["status"] == "queued" and body["created_at"] == record["created_at"]
     assert record["workflow_name"] == "greeting" and record["workflow_version"] == "1.2.0"
     assert record["input_data"] == {"person": "Ann"}
     assert (record["user_id"], record["username"], record["action"]) == (user, "ann", "plan")
@@ -269,9 +269,9 @@ def test_a_host_name_resolving_to_a_private_address_is_refused(make_api, monkeyp
 def test_unknown_workflow_is_404(api):
     response = submit(api, workflow_name="nonexistent_workflow")
     assert response.status_code == 404
-    assert response.get_json() == {"detail": {
+    assert response.get_json() == envelope({
         "error": "WorkflowNotFound", "message": "Workflow 'nonexistent_workflow' not found",
-        "workflow_name": "nonexistent_workflow"}}
+        "workflow_name": "nonexistent_workflow"})
     assert api.queue.enqueued == []
 
 
@@ -340,8 +340,8 @@ def test_an_unexpected_error_is_a_logged_500_without_details(api, monkeypatch, c
     with caplog.at_level(logging.ERROR, logger="llm_service.api"):
         response = submit(api)
     assert response.status_code == 500
-    assert response.get_json() == {"detail": {"error": "InternalServerError",
-                                              "message": "Internal server error; the failure was logged."}}
+    assert response.get_json() == envelope({"error": "InternalServerError",
+                                              "message": "Internal server error; the failure was logged."})
     assert b"internal detail" not in response.data and b"Traceback" not in response.data
     logged = [r for r in caplog.records if r.exc_info]
     assert logged and "internal detail" in str(logged[0].exc_info[1])

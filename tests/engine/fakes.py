@@ -16,8 +16,9 @@ Handler = Callable[..., Any]
 class FakeService:
     """A service whose operations are Python functions ``handler(params, timeout=, cancel=) -> data``."""
 
-    def __init__(self, name: str, **handlers: Handler) -> None:
+    def __init__(self, name: str, upstream: str = "fake://upstream", **handlers: Handler) -> None:
         self.name = name
+        self.upstream = upstream
         self.handlers = handlers
         self.operations = {op: OperationSpec(op) for op in handlers}
         self.calls: list[tuple[str, dict, float]] = []

@@ -30,7 +30,7 @@ def client(make_client):
 
 
 def everything_said_about(exc: BaseException) -> str:
-    return "\n".join([str(exc), repr(exc), json.dumps(error_context(exc, include_sensitive=True)),
+    return "\n".join([str(exc), repr(exc), json.dumps(error_context(exc)),
                       "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))])
 
 

@@ -29,7 +29,7 @@ def assert_no_secret(capsys, caplog):
     def check(exc: BaseException, *secrets: str) -> None:
         captured = capsys.readouterr()
         said = "\n".join([
-            str(exc), repr(exc), json.dumps(error_context(exc, include_sensitive=True)),
+            str(exc), repr(exc), json.dumps(error_context(exc)),
             "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
             captured.out, captured.err, caplog.text,
         ])

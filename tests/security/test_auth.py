@@ -15,11 +15,12 @@ import pytest
 
 from llm_service.api import auth
 from llm_service.webhooks import signing
+from tests.api.support import envelope
 from tests.security.conftest import API_SECRET
 
 TRANSFORM_ONLY = {"name": "quick", "steps": [
     {"id": "t", "type": "transform", "config": {"operation": "template", "config": {"template": "hi"}}}]}
-INVALID = {"detail": {"error": "InvalidAPISecret", "message": auth.INVALID_SECRET_MESSAGE}}
+INVALID = envelope({"error": "InvalidAPISecret", "message": auth.INVALID_SECRET_MESSAGE})
 WRONG_SECRETS = [
     "X" + API_SECRET[1:],                       # equal length, first byte differs
     API_SECRET[:-1] + "X",                      # equal length, last byte differs

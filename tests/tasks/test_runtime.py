@@ -119,6 +119,36 @@ def test_cancelling_a_running_job_stops_it_at_its_upstream_wait(runtime, recordi
     assert recording_queue.webhooks == [(job_id, "workflow.cancelled", 1)]
 
 
+def test_steps_before_a_slow_step_are_saved_while_it_runs_and_the_slow_step_is_named(runtime, gate, tmp_path):
+    write_workflow(tmp_path, {"name": "quick_then_slow", "steps": [
+        api_step("quick", params={"x": 1}), api_step("wait", "gate", display_name="Wait for the gate")]})
+    job_id = submit(runtime, "quick_then_slow")
+    thread, outcome = run_in_thread(runtime, job_id)
+    assert gate.entered.wait(5)
+    progress = None
+    for _ in range(100):  # the maintenance loop flushes what waited PROGRESS_DELAY; nothing else is saving now
+        runtime.maintenance_tick()
+        progress = runtime.store.get(job_id)["progress"]
+        if progress:
+            break
+        time.sleep(0.02)
+    gate.release.set()
+    thread.join(10)
+    assert progress is not None and progress["steps_completed"] == 1 and progress["current_step"] == "quick"
+    assert (progress["active_step"], progress["active_step_name"]) == ("wait", "Wait for the gate")
+    assert [entry["step_id"] for entry in runtime.store.steps(job_id)] == ["quick", "wait"]
+    assert outcome["status"] == "completed"
+
+
+def test_a_short_job_saves_its_progress_with_the_finish_only(runtime, monkeypatch):
+    saves = []
+    monkeypatch.setattr(runtime.store, "save_progress_batch", lambda *args, **kw: saves.append(args))
+    job_id = submit(runtime)
+    runtime.maintenance_tick()  # nothing has waited long enough yet
+    assert runtime.run_job(job_id)["status"] == "completed"
+    assert saves == [] and runtime.store.get(job_id)["progress"]["steps_completed"] == 1
+
+
 def test_deleting_a_running_job_stops_it_without_a_webhook(runtime, recording_queue, gate):
     job_id = submit(runtime, "slow")
     thread, outcome = run_in_thread(runtime, job_id)

@@ -79,6 +79,21 @@ def _dispatch_cancel_webhook(ctx: ApiContext, job_id: str) -> None:
 # Status and details
 
 
+def progress_fields(record: dict) -> dict:
+    """What the client app's progress bar reads: the step running now (else the one that finished last), its
+    display name, and the share of steps done (100 once completed)."""
+    progress = record.get("progress") or {}
+    step_id = progress.get("active_step") or progress.get("current_step")
+    name = progress.get("active_step_name") if progress.get("active_step") else progress.get("current_step_name")
+    if record["status"] == "completed":
+        percentage = 100
+    else:
+        done, total = progress.get("steps_completed") or 0, progress.get("total_steps") or 0
+        percentage = min(100, int(done * 100 / total)) if total else 0
+    return {"current_step_id": step_id, "current_step_name": (name or step_id) if step_id else None,
+            "progress_percentage": percentage}
+
+
 @bp.get("/status/<job_id>")
 @endpoint(
     summary="Job status",
@@ -121,7 +136,10 @@ def job_detail(job_id: str) -> Response:
     canonical, record = _get_job(job_id)
     store = api_context().store
     data = {key: value for key, value in record.items() if key not in HIDDEN_FIELDS}
+    result = record["result"] if isinstance(record["result"], dict) else {}
     data.update(
+        progress_fields(record), output=result.get("output"), metadata=result.get("metadata"),
+        error_details=record["error"],
         job_id=canonical, steps=store.steps(canonical), usage=store.usage(canonical),
         webhook={"state": record["webhook_state"], "attempts": record["webhook_attempts"],
                  "permanently_failed": record["webhook_permanently_failed"],

@@ -19,6 +19,7 @@ from ..inspection import inspect_workflow, load_error_message
 from ..openapi import QUEUE_DOWN
 from ..schemas import (
     EXAMPLE_JOB_ID,
+    EXAMPLE_TIME,
     SubmitRequestSchema,
     SubmitResponseSchema,
     ValidateRequestSchema,
@@ -68,11 +69,11 @@ def _check_webhook_url(ctx: ApiContext, url: str | None) -> None:
         raise ApiError(400, "InvalidWebhookURL", str(exc)) from None
 
 
-def _create_and_enqueue(ctx: ApiContext, body: dict, workflow: Workflow) -> str:
+def _create_and_enqueue(ctx: ApiContext, body: dict, workflow: Workflow) -> dict:
     """Store the job as queued, then publish it; if publishing fails the record is removed again, so a 503 leaves
     nothing behind (the store write itself is all-or-nothing)."""
     job_id = str(uuid.uuid4())
-    ctx.store.create({
+    record = ctx.store.create({
         "job_id": job_id, "workflow_name": body["workflow_name"], "workflow_version": workflow.version,
         "priority": body["priority"], "user_id": body["user_id"], "username": body["username"],
         "action": body["action"], "input_data": body["input_data"], "webhook_url": body["webhook_url"],
@@ -87,7 +88,7 @@ def _create_and_enqueue(ctx: ApiContext, body: dict, workflow: Workflow) -> str:
             log.error("job %s could not be published and its record could not be removed", job_id,
                       extra={"job_id": job_id})
         raise
-    return job_id
+    return record
 
 
 @bp.post("/workflow")
@@ -98,7 +99,7 @@ def _create_and_enqueue(ctx: ApiContext, body: dict, workflow: Workflow) -> str:
     tag="workflows", body=SubmitRequestSchema, body_example=_SUBMIT_EXAMPLE,
     replies=[Reply(202, "Job queued", SubmitResponseSchema, {
         "job_id": EXAMPLE_JOB_ID, "celery_task_id": EXAMPLE_JOB_ID, "status": "queued",
-        "estimated_wait_seconds": None, "status_url": f"/api/v1/status/{EXAMPLE_JOB_ID}"})],
+        "created_at": EXAMPLE_TIME, "estimated_wait_seconds": None, "status_url": f"/api/v1/status/{EXAMPLE_JOB_ID}"})],
     failures=[
         Failure(400, "InvalidWebhookURL", "The webhook URL points at a refused address",
                 {"message": "webhook_url host 127.0.0.1 is a loopback address; private, loopback, link-local and "
@@ -128,7 +129,8 @@ def submit_workflow(body: dict) -> Response:
     job_id = None
     try:
         workflow = load_for_submit(ctx, body["workflow_name"])
-        job_id = _create_and_enqueue(ctx, body, workflow)
+        record = _create_and_enqueue(ctx, body, workflow)
+        job_id = record["job_id"]
     finally:
         if limiter is not None and job_id is None:
             limiter.release(secret)
@@ -136,8 +138,8 @@ def submit_workflow(body: dict) -> Response:
           user_id=body["user_id"], api_key_id=api_key_id(secret), webhook=body["webhook_url"] is not None)
     status_url = f"/api/v1/status/{job_id}"
     return respond(SubmitResponseSchema, {
-        "job_id": job_id, "celery_task_id": job_id, "status": "queued", "estimated_wait_seconds": None,
-        "status_url": status_url}, 202, headers={"Location": status_url})
+        "job_id": job_id, "celery_task_id": job_id, "status": "queued", "created_at": record["created_at"],
+        "estimated_wait_seconds": None, "status_url": status_url}, 202, headers={"Location": status_url})
 
 
 @bp.post("/workflow/validate")

@@ -65,6 +65,9 @@ class StepRun:
     mode: str
     run: "Run"
     warnings: list[str] = field(default_factory=list)
+    # What an error context of this step carries besides the error itself (``inputs``, ``config``), set by the
+    # executor once it knows them: an operator reading a failure sees what the step sent.
+    error_details: dict[str, Any] = field(default_factory=dict)
 
     def resolver(self, *, foreign: str = "error", missing: str = "error") -> Resolver:
         resolver = Resolver(self.state.lookup, foreign=foreign, missing=missing)

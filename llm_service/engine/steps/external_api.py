@@ -17,10 +17,12 @@ def run_external_api(run: StepRun) -> StepOutcome:
     settings: ExternalAPISettings = run.step.settings
     tools = run.tools
     params = run.resolver().resolve(settings.parameters)
+    run.error_details = {"inputs": params, "config": run.step.config}
     service = tools.services.get(settings.service)
 
     ttl = tools.limits.cache_ttl_default if settings.cache_ttl is None else settings.cache_ttl
-    cached = tools.cache.get(settings.service, settings.operation, params) if ttl > 0 else None
+    upstream = service.upstream
+    cached = tools.cache.get(settings.service, settings.operation, params, upstream=upstream) if ttl > 0 else None
     if cached is not None:
         run.report_upstream(settings.service, settings.operation, time.monotonic(), status=None, cached=True)
         return _outcome({"success": True, "data": cached, "cached": True, "metadata": {}})
@@ -44,7 +46,7 @@ def run_external_api(run: StepRun) -> StepOutcome:
             exc.operation = exc.operation or settings.operation
         raise
     if ttl > 0:
-        tools.cache.set(settings.service, settings.operation, params, answer.data, ttl)
+        tools.cache.set(settings.service, settings.operation, params, answer.data, ttl, upstream=upstream)
     return _outcome({"success": True, "data": answer.data, "cached": False, "metadata": answer.metadata})
 
 

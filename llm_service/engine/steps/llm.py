@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..definitions import LLMSettings
-from ..errors import LimitExceeded
+from ..errors import LimitExceeded, PromptError, WorkflowCancelled, WorkflowError
 from ..ports import ChatRequest
 from ..pricing import choose_cost
 from ..prompts import render_prompt
@@ -47,8 +47,13 @@ def run_llm(run: StepRun) -> StepOutcome:
     request = ChatRequest(model=settings.model, messages=messages, temperature=settings.temperature,
                           max_tokens=max_tokens, top_p=settings.top_p)
     timeout = run.deadline.timeout_for(settings.timeout or limits.llm_timeout)
-    response = run.call_upstream(provider.name, "chat_completions",
-                                 lambda: provider.complete(request, timeout=timeout, cancel=run.cancel))
+    try:
+        response = run.call_upstream(provider.name, "chat_completions",
+                                     lambda: provider.complete(request, timeout=timeout, cancel=run.cancel))
+    except WorkflowCancelled:
+        raise
+    except WorkflowError as exc:
+        raise exc.reworded(f"LLM step '{run.step.id}' execution failed: ")
 
     cost, cost_source = choose_cost(requested_model=settings.model, reported_model=response.model_used,
                                     input_tokens=response.input_tokens, output_tokens=response.output_tokens,
@@ -77,7 +82,10 @@ def run_llm(run: StepRun) -> StepOutcome:
 def _text(run: StepRun, template: str | None, inline: str | None, variables: dict[str, Any]) -> str | None:
     """Template file wins over inline text, as before; either gets ``${var}`` substitution."""
     if template:
-        raw = run.tools.prompts.load(template)
+        try:
+            raw = run.tools.prompts.load(template)
+        except PromptError as exc:
+            raise exc.reworded(f"Error loading prompt template '{template}': ")
     elif inline:
         raw = inline
     else:
