@@ -167,6 +167,18 @@ class Workflow:
     def total_steps(self) -> int:
         return sum(1 for _ in self.walk())
 
+    def with_input_defaults(self, input_data: dict) -> dict:
+        """``input_data`` with each declared input's default filled in where it was not given."""
+        for declared in self.inputs or ():
+            if declared["name"] not in input_data and declared.get("default") is not None:
+                input_data[declared["name"]] = declared["default"]
+        return input_data
+
+    def error_mode_of(self, step: Step) -> str:
+        """Step-level ``error_mode`` governs; an inner ``config.error_mode`` is a fallback; then the default."""
+        inner = getattr(step.settings, "inner_error_mode", None)
+        return step.error_mode or inner or self.default_error_mode or "fail"
+
 
 def walk_steps(steps: list[Step]) -> Iterator[Step]:
     for step in steps:

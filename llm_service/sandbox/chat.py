@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 from typing import Any
 
+from ..engine.pricing import estimate_tokens
 from . import data, emergency
 from .structured import instance_of
 from .messages import Reply, Request
@@ -28,10 +28,6 @@ ECHO_CHARS = 200
 def _error(status: int, message: str, kind: str, code: str | None = None) -> Reply:
     return Reply.json(status, {"error": {"message": message, "type": kind, "param": None, "code": code},
                                "sandbox": True})
-
-
-def estimate_tokens(text: str) -> int:
-    return math.ceil(len(text) / 4) if text else 0
 
 
 def cost_usd(prompt_tokens: int, completion_tokens: int) -> float:
