@@ -224,7 +224,7 @@ class _Captured(BaseException):
 class _CapturingProviders:
     def __init__(self, real: ProviderRegistry | None) -> None:
         self.real = real
-        self.default = real.default if real is not None else "default"
+        self.default = real.default if real is not None else "llm"  # no registry: the default provider
 
     def get(self, name: str | None) -> Any:
         provider_name = self.real.get(name).name if self.real is not None else (name or self.default)
