@@ -26,7 +26,8 @@ def env(monkeypatch):
         assert not rsps.calls
 
 
-@pytest.mark.parametrize("name", ["emergency_contacts", "trip_safety_briefing", "hello", "transform_chain"])
+@pytest.mark.parametrize("name", ["emergency_contacts", "trip_safety_briefing", "hello", "transform_chain",
+                                  "household_readiness"])
 def test_dry_run_of_each_bundled_workflow_with_its_example_input(env, capsys, name):
     assert main(["dry-run", name, "--input", str(EXAMPLES / f"{name}.json")]) == 0
     out, _ = capsys.readouterr()

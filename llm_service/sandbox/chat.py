@@ -88,7 +88,7 @@ def answer(prompt: str, last_user: str, model: str, *, json_mode: bool = False, 
         return emergency.build_markdown(prompt)
     echo = re.sub(r"\s+", " ", last_user).strip()[:ECHO_CHARS]
     if isinstance(schema, dict):
-        return json.dumps(instance_of(schema, echo[:40]), ensure_ascii=False)
+        return json.dumps(instance_of(schema), ensure_ascii=False)
     if json_mode:
         return json.dumps({"sandbox": True, "summary": echo, "model": model})
     return (
