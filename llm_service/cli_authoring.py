@@ -189,14 +189,13 @@ class PlanPrinter:
                 self.line(f"{indent}  | {line}")
 
     def _calls(self, plan: Any) -> None:
-        self.heading("Upstream calls (before caching; both branches of a conditional counted)")
+        self.heading("Upstream calls (before caching; both branches of a conditional counted; "
+                     "'at most' adds retries, model fallbacks and format retries)")
         if not plan.upstream_calls:
             self.line("  none")
         for service, counts in sorted(plan.upstream_calls.items()):
             most = counts["max_calls"]
-            extra = f" (up to {most} with retries, model fallbacks and format retries)" if most > counts["calls"] \
-                else ""
-            self.line(f"  {service}: {counts['calls']}{extra}")
+            self.line(f"  {service}: {counts['calls']}" + (f" (at most {most})" if most > counts["calls"] else ""))
 
     def _costs(self, plan: Any) -> None:
         rows = [p for p in plan.walk() if p.estimate is not None]

@@ -49,7 +49,7 @@ def test_dry_run_text_shows_plan_order_waves_references_prompts_and_cost_table(e
     assert "reads: steps.generate_contacts.markdown" in out
     assert "provides: steps.fetch_weather.{output, success, data, cached, metadata}" in out
     assert "user message:" in out and "${steps.format_weather.output}" in out and "Springfield, IL" in out
-    assert "openrouter: 1 (up to 3" in out and "google_places: 3" in out
+    assert "openrouter: 1 (at most 3)" in out and "google_places: 3" in out
     assert "generate_contacts  anthropic/claude-3.5-sonnet" in out
 
 

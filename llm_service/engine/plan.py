@@ -12,7 +12,9 @@ shows exactly what would be sent. References to other steps' results cannot be k
 
 Estimates: prompt tokens are counted from the rendered messages (or the templates with references unfilled) at
 one token per four characters (:func:`.pricing.estimate_tokens`); output tokens are the step's ``max_tokens``
-(after ``LLM_MAX_TOKENS_CAP``), an upper bound; prices come from :data:`.pricing.PRICES_PER_MILLION`.
+(after ``LLM_MAX_TOKENS_CAP``), an upper bound; prices come from :data:`.pricing.PRICES_PER_MILLION`. The
+``max_cost_usd`` adds every format retry (each resends the conversation with the previous answer) at the dearest
+priced candidate model, times the step's retries.
 """
 from __future__ import annotations
 
@@ -285,8 +287,7 @@ class _Builder:
             return value
 
     def _count(self, service: str, calls: int, most: int, plan: StepPlan) -> None:
-        if plan.error_mode == "retry":
-            most *= 1 + plan.step.retry.retry_count
+        most *= _step_attempts(plan)
         entry = self.calls.setdefault(service, {"calls": 0, "max_calls": 0})
         entry["calls"] += calls
         entry["max_calls"] += most
@@ -304,7 +305,8 @@ class _Builder:
             plan.rendered = {"messages": [{"role": m["role"], "content": self.scope.redact(str(m["content"]))}
                                           for m in request.messages]}
         priced = [model for model in candidates if get_pricing(model) is not None]
-        worst = max((0.0, *(_attempts_cost(m, prompt_tokens, output_tokens, attempts) for m in priced)))
+        worst = _step_attempts(plan) * max(
+            (0.0, *(_attempts_cost(m, prompt_tokens, output_tokens, attempts) for m in priced)))
         plan.estimate = {
             "provider": provider, "model": candidates[0], "prompt_tokens": prompt_tokens,
             "output_tokens": output_tokens, "priced": candidates[0] in priced,
@@ -335,6 +337,11 @@ class _Builder:
             plan.problems.append(f"cannot render the prompt: {exc}")
             return None, settings.provider or self.providers.default
         raise AssertionError("the LLM step returned without calling its provider")  # pragma: no cover
+
+
+def _step_attempts(plan: StepPlan) -> int:
+    """How many times the runner may run the step: once, or 1 + retry_count under ``retry``."""
+    return 1 + plan.step.retry.retry_count if plan.error_mode == "retry" else 1
 
 
 def _attempts_cost(model: str, prompt_tokens: int, output_tokens: int, attempts: int) -> float:
