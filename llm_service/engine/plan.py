@@ -44,7 +44,7 @@ from .ports import (
 )
 from .pricing import calculate_cost, estimate_tokens, get_pricing
 from .prompts import PromptLoader
-from .references import Resolver, Scope, is_namespace_path, referenced_step
+from .references import Resolver, Scope, is_namespace_path, referenced_step, split_path
 from .scheduling import reads_whole_context, step_references, waves
 from .structured_output import schema_of
 
@@ -122,9 +122,12 @@ def input_variables(workflow: Workflow) -> list[dict]:
     known = {item["name"] for item in declared}
     for step in workflow.walk():
         for path in step_references(step):
-            head, _, rest = path.partition(".")
-            name = rest.split(".")[0].split("[")[0]
-            if head.strip() == "input" and name and name not in known:
+            try:
+                namespace, segments = split_path(path)
+            except ValueError:
+                continue
+            name = str(segments[0]) if segments else ""
+            if namespace.strip() == "input" and name and name not in known:
                 known.add(name)
                 declared.append({"name": name, "type": None, "required": None, "default": None,
                                  "description": None, "declared": False})
@@ -223,20 +226,23 @@ class _Captured(BaseException):
         self.request = request
 
 
+class _CapturingProvider:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def complete(self, request: ChatRequest, **_: Any) -> Any:
+        raise _Captured(request)
+
+
 class _CapturingProviders:
+    """The provider registry for a dry run: the configured providers' names, none of their sending."""
+
     def __init__(self, real: ProviderRegistry | None) -> None:
         self.real = real
         self.default = real.default if real is not None else "llm"  # no registry: the default provider
 
-    def get(self, name: str | None) -> Any:
-        provider_name = self.real.get(name).name if self.real is not None else (name or self.default)
-
-        class Capture:
-            def complete(self, request: ChatRequest, **_: Any) -> Any:
-                raise _Captured(request)
-        capture = Capture()
-        capture.name = provider_name  # type: ignore[attr-defined]
-        return capture
+    def get(self, name: str | None) -> _CapturingProvider:
+        return _CapturingProvider(self.real.get(name).name if self.real is not None else (name or self.default))
 
     def names(self) -> list[str]:
         return self.real.names() if self.real is not None else [self.default]
@@ -333,7 +339,7 @@ class _Builder:
         except _Captured as captured:
             plan.problems.extend(run.warnings)
             return captured.request, provider
-        except WorkflowError as exc:
+        except Exception as exc:  # a prompt or provider problem of this step: report it, plan the rest
             plan.problems.append(f"cannot render the prompt: {exc}")
             return None, settings.provider or self.providers.default
         raise AssertionError("the LLM step returned without calling its provider")  # pragma: no cover

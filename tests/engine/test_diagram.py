@@ -42,8 +42,8 @@ def test_sequential_graph_has_order_branch_parallel_and_data_edges():
         ("hospitals", "choose_briefing", "data"), ("pharmacies", "choose_briefing", "data"),
         ("weather_now", "detailed_briefing", "data"), ("nearby", "detailed_briefing", "data"),
         ("weather_now", "short_briefing", "data"), ("nearby", "short_briefing", "data")}
-    (group_id, label, nodes, _), = graph.groups
-    assert label == "parallel: gather" and len(nodes) == 4
+    (group,) = graph.groups
+    assert group.label == "parallel: gather" and len(group.nodes) == 4
 
 
 def test_dependencies_graph_follows_the_waves_and_marks_continue_steps():
