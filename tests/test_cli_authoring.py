@@ -84,3 +84,18 @@ def test_dry_run_in_a_pipe_is_plain_text():
                           timeout=60, cwd=REPO)
     assert done.returncode == 0, done.stderr
     assert "\x1b" not in done.stdout and "hello 1.0.0" in done.stdout
+
+
+def test_colour_only_on_a_terminal_and_never_with_no_color(monkeypatch):
+    import io
+
+    from llm_service.cli_authoring import PlanPrinter
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert PlanPrinter(Terminal()).colour and not PlanPrinter(io.StringIO()).colour
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert not PlanPrinter(Terminal()).colour

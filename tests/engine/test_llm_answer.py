@@ -161,3 +161,51 @@ def test_every_model_failing_reports_each_one(tmp_path, make_engine):
     assert error["type"] == "ServerError"
     assert [m["model"] for m in error["details"]["models_failed"]] == ["openai/gpt-4o", "openai/gpt-4o-mini",
                                                                         "m/third"]
+
+
+def failing(clock=None, advance=0.0):
+    from llm_service.engine.errors import UpstreamServerError
+
+    def reply(request):
+        if clock is not None:
+            clock.advance(advance)
+        raise UpstreamServerError(f"{request.model} is down", service="openrouter", status_code=503)
+    return reply
+
+
+def test_fallbacks_run_inside_each_step_attempt_so_retries_start_again_from_the_first_model(tmp_path):
+    from tests.engine.fakes import FakeClock
+
+    name = write_workflow(tmp_path, {"name": "r", "steps": [step("g", "llm", {
+        "prompt_text": "hi", "model": "m/one", "models": ["m/two"]}, error_mode="retry", retry_count=1)]})
+    provider = FakeProvider(failing())
+    result = make_engine(tmp_path, provider=provider, clock=FakeClock()).run(name, {})
+    assert not result["success"]
+    assert [r.model for r in provider.requests] == ["m/one", "m/two", "m/one", "m/two"]
+
+
+def test_the_deadline_stops_falling_back(tmp_path):
+    from tests.engine.fakes import FakeClock
+
+    name = write_workflow(tmp_path, {"name": "d", "timeout_seconds": 60, "steps": [step("g", "llm", {
+        "prompt_text": "hi", "model": "m/one", "models": ["m/two"]})]})
+    clock = FakeClock()
+    provider = FakeProvider(failing(clock, advance=61))
+    result = make_engine(tmp_path, provider=provider, clock=clock).run(name, {})
+    assert not result["success"] and [r.model for r in provider.requests] == ["m/one"]
+    assert result["metadata"]["error"]["type"] == "WorkflowTimeout"
+
+
+def test_a_format_retry_goes_to_the_model_that_answered(tmp_path):
+    from llm_service.engine.errors import UpstreamServerError
+
+    def reply(request):
+        if request.model == "m/one":
+            raise UpstreamServerError("down", status_code=503)
+        return "prose" if len(request.messages) == 1 else '{"city": "Oslo", "risk": 3}'
+    provider = FakeProvider(reply)
+    result = make_engine(tmp_path, provider=provider).run(
+        structured_workflow(tmp_path, model="m/one", models=["m/two"]), {"city": "Oslo"})
+    assert result["success"] and result["output"] == "Oslo is 3"
+    assert [r.model for r in provider.requests] == ["m/one", "m/two", "m/two"]
+    assert result["steps_executed"][0]["output"]["model"] == "m/two"

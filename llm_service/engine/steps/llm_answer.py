@@ -76,8 +76,10 @@ def ask(run: StepRun, provider: ChatProvider, request: ChatRequest, settings: LL
     tries = 1 + settings.max_format_retries if schema is not None else 1
     answer: Answer | None = None
     fallbacks: list[dict] = []
+    models = settings.candidate_models
     for attempt in range(1, tries + 1):
-        response, model = _complete(run, provider, request, settings.candidate_models, timeout_seconds, fallbacks)
+        response, model = _complete(run, provider, request, models, timeout_seconds, fallbacks)
+        models = models[models.index(model):]  # a format retry goes to the model that answered (then on)
         if answer is None:
             answer = Answer(content="", model=model, response=response, fallbacks=fallbacks)
         answer.add(response, model)
