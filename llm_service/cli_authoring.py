@@ -176,6 +176,9 @@ class PlanPrinter:
             self._step(child, inner, index == len(plan.children) - 1)
 
     def _rendered(self, rendered: dict, indent: str) -> None:
+        if "branch" in rendered:
+            self.line(f"{indent}with this input: condition {str(rendered['condition']).lower()}, "
+                      f"runs the {rendered['branch']} branch")
         for key in ("parameters", "input"):
             if key in rendered:
                 self.line(f"{indent}{key}: {json.dumps(rendered[key], ensure_ascii=False, default=str)}")

@@ -272,6 +272,8 @@ class _Builder:
         elif isinstance(settings, ConditionalSettings):
             plan.children = [*(self.plan(child, "then") for child in settings.then),
                              *(self.plan(child, "else") for child in settings.otherwise)]
+            if self.scope.given and not needs and not whole:
+                self._decide(plan, settings)
         elif isinstance(settings, ExternalAPISettings):
             self._count(settings.service, 1, 1, plan)
             if self.scope.given:
@@ -283,6 +285,22 @@ class _Builder:
         elif isinstance(settings, LLMSettings) and self.prompts is not None:
             self._llm(plan, settings)
         return plan
+
+    def _decide(self, plan: StepPlan, settings: ConditionalSettings) -> None:
+        """A condition that reads only the input can be decided before the run, as the step would decide it."""
+        from .expressions import evaluate_condition
+
+        def resolve(path: str) -> Any:
+            try:
+                return self.scope.scope.lookup(path)
+            except ReferenceError_:
+                return None
+        try:
+            taken = evaluate_condition(settings.condition, resolve)
+        except WorkflowError as exc:
+            plan.problems.append(f"the condition cannot be evaluated with this input: {exc}")
+            return
+        plan.rendered = {"condition": taken, "branch": "then" if taken else "else"}
 
     def _resolve(self, value: Any, plan: StepPlan) -> Any:
         resolver = Resolver(self.scope.lookup)

@@ -80,3 +80,15 @@ def test_original_workflow_plans_from_its_own_prompts(original_fixture):
     assert llm and all(p.estimate and p.estimate["prompt_tokens"] > 100 and not p.problems for p in llm)
     assert [p.step.id for p in plan.steps][:2] == ["fetch_weather", "fetch_hospitals"]
     assert plan.totals["cost_usd"] > 0
+
+
+def test_a_condition_on_input_only_is_decided_with_the_input():
+    workflow = parse_workflow({"name": "c", "steps": [
+        step("pick", "conditional", {"condition": "lower(${input.tier}) == 'pro'", "then": [
+            step("t", "transform", {"operation": "template", "config": {"template": "x"}})]}),
+        step("late", "conditional", {"condition": "exists(${steps.pick.branch})"})]})
+    assert build_plan(workflow, input_data={"tier": "PRO"}).steps[0].rendered == {"condition": True,
+                                                                                   "branch": "then"}
+    plan = build_plan(workflow, input_data={})
+    assert plan.steps[0].rendered == {"condition": False, "branch": "else"} and plan.steps[1].rendered is None
+    assert build_plan(workflow).steps[0].rendered is None  # no input: nothing to decide with
