@@ -257,7 +257,6 @@ class _Builder:
         self.providers = _CapturingProviders(providers)
         self.max_tokens_cap = max_tokens_cap
         self.calls: dict[str, dict[str, int]] = {}
-        self.ids = [step.id for step in workflow.walk()]
 
     def plan(self, step: Step, branch: str | None) -> StepPlan:
         references = [path for path in step_references(step) if is_namespace_path(path)]
@@ -282,7 +281,7 @@ class _Builder:
             resolved = self._resolve(settings.input, plan)
             if resolved != settings.input:
                 plan.rendered = {"input": self.scope.redact(resolved)}
-        elif isinstance(settings, LLMSettings) and self.prompts is not None:
+        elif isinstance(settings, LLMSettings):
             self._llm(plan, settings)
         return plan
 
@@ -317,10 +316,14 @@ class _Builder:
         entry["max_calls"] += most
 
     def _llm(self, plan: StepPlan, settings: LLMSettings) -> None:
-        request, provider = self._capture(plan)
+        try:
+            provider = self.providers.get(settings.provider).name
+        except WorkflowError:  # an unknown provider: validate reports it
+            provider = settings.provider or self.providers.default
         candidates = settings.candidate_models
         attempts = 1 + (settings.max_format_retries if settings.response_format else 0)
         self._count(provider, 1, len(candidates) * attempts, plan)
+        request = self._capture(plan) if self.prompts is not None else None
         if request is None:
             return
         text = "\n\n".join(str(message.get("content") or "") for message in request.messages)
@@ -339,7 +342,7 @@ class _Builder:
             "max_cost_usd": round(worst, 6) if priced else None,
             "basis": "rendered input" if self.scope.given else "templates, references unfilled"}
 
-    def _capture(self, plan: StepPlan) -> tuple[ChatRequest | None, str]:
+    def _capture(self, plan: StepPlan) -> ChatRequest | None:
         from .steps.base import Collaborators, EngineLimits, StepRun
         from .steps.llm import run_llm
 
@@ -350,16 +353,14 @@ class _Builder:
         run = StepRun(step=plan.step, state=self.scope, tools=tools,  # type: ignore[arg-type]
                       deadline=Deadline(SystemClock(), 3600.0), cancel=NeverCancelled(), mode=plan.error_mode,
                       run=None)  # type: ignore[arg-type]
-        settings: LLMSettings = plan.step.settings
         try:
-            provider = self.providers.get(settings.provider).name
             run_llm(run)
         except _Captured as captured:
             plan.problems.extend(run.warnings)
-            return captured.request, provider
+            return captured.request
         except Exception as exc:  # a prompt or provider problem of this step: report it, plan the rest
             plan.problems.append(f"cannot render the prompt: {exc}")
-            return None, settings.provider or self.providers.default
+            return None
         raise AssertionError("the LLM step returned without calling its provider")  # pragma: no cover
 
 

@@ -117,6 +117,7 @@ def test_describe_a_workflow_gives_inputs_steps_and_a_diagram(make_api):
     assert [c["id"] for c in gather["children"]] == ["weather", "hospitals", "pharmacies", "urgent_care"]
     assert [(c["id"], c["branch"]) for c in choose["children"]][-1] == ("short_briefing", "else")
     assert body["diagram"]["format"] == "mermaid" and "flowchart TD" in body["diagram"]["text"]
+    assert body["upstream_calls"]["openrouter"] == {"calls": 2, "max_calls": 6}  # both branches' LLM steps
     dot = api.get("/api/v1/workflows/trip_safety_briefing?format=dot").get_json()["diagram"]
     assert dot["format"] == "dot" and dot["text"].startswith("// trip_safety_briefing")
 
