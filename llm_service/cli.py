@@ -2,7 +2,8 @@
 
 Contract (other tools rely on it): ``run`` writes only the result JSON to stdout and logs to stderr; exit 0 on
 success, 1 when the workflow ran and failed, 2 for usage errors or an unknown/invalid workflow. ``validate`` prints
-one line per problem and exits 0 when everything is valid, 1 otherwise. Neither needs Redis.
+one line per problem and exits 0 when everything is valid, 1 otherwise. ``dry-run`` and ``diagram`` (in
+cli_authoring.py) exit 0, or 2 for an unknown/invalid workflow. None of them needs Redis.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from .cli_authoring import add_commands as add_authoring_commands
 from .config import Config, ConfigError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -61,6 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("targets", nargs="+", metavar="NAME_OR_PATH")
     check.add_argument("--workflows-dir", help="root holding definitions/ and prompts/ (env WORKFLOWS_DIR)")
     check.set_defaults(handler=_validate)
+
+    add_authoring_commands(sub)
 
     sub.add_parser("sandbox", help="serve the SANDBOX upstream (fake WeatherAPI, Places, chat API); "
                                    "see llm-service sandbox --help")

@@ -213,6 +213,58 @@ class WorkflowSummarySchema(Schema):
     errors = fields.List(fields.String(), metadata={"description": "Present only when the definition is invalid."})
 
 
+class WorkflowInputSchema(Schema):
+    name = fields.String()
+    type = _nullable_str()
+    required = fields.Boolean(allow_none=True)
+    default = fields.Raw(allow_none=True)
+    description = _nullable_str()
+    declared = fields.Boolean(metadata={"description": "False for an `${input.X}` a step reads that the "
+                                                       "definition does not declare."})
+
+
+class PlannedStepSchema(Schema):
+    id = fields.String()
+    type = fields.String()
+    summary = fields.String(metadata={"description": "Model, service.operation, transform or condition."})
+    error_mode = fields.String(metadata={"enum": ["fail", "continue", "retry"]})
+    branch = _nullable_str(description="`then`/`else` under a conditional, `parallel` under a parallel step.")
+    references = fields.List(fields.String(), metadata={"description": "`${...}` paths the step reads."})
+    needs = fields.List(fields.String(), metadata={"description": "Steps whose results it reads."})
+    reads_all_earlier = fields.Boolean()
+    provides = fields.List(fields.String(), metadata={"description": "What later steps can reference."})
+    children = fields.List(fields.Nested(lambda: PlannedStepSchema()))
+
+
+class DiagramSchema(Schema):
+    format = fields.String(metadata={"enum": ["mermaid", "dot"]})
+    text = fields.String()
+
+
+class WorkflowDetailSchema(Schema):
+    name = fields.String()
+    version = fields.String()
+    description = _nullable_str()
+    execution = fields.String(metadata={"enum": ["sequential", "dependencies"]})
+    timeout_seconds = fields.Integer()
+    default_error_mode = fields.String()
+    total_steps = fields.Integer()
+    inputs = fields.List(fields.Nested(WorkflowInputSchema))
+    steps = fields.List(fields.Nested(PlannedStepSchema), metadata={"description": "In execution order, "
+                                                                                  "children nested."})
+    waves = fields.List(fields.List(fields.String()), allow_none=True, metadata={
+        "description": "`dependencies` mode: top-level steps that can start together, wave by wave."})
+    upstream_calls = fields.Dict(keys=fields.String(), values=fields.Dict(), metadata={
+        "description": "Per service: `calls` (each step once) and `max_calls` (with retries, fallbacks and "
+                       "format retries)."})
+    diagram = fields.Nested(DiagramSchema)
+
+
+class WorkflowDiagramQuerySchema(_Request):
+    format = fields.String(load_default="mermaid", validate=validate.OneOf(["mermaid", "dot"]), metadata={
+        "description": "Diagram syntax.", "enum": ["mermaid", "dot"]})
+
+
 class WorkflowListSchema(Schema):
     workflows = fields.List(fields.Nested(WorkflowSummarySchema))
 

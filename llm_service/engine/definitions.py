@@ -100,6 +100,14 @@ class LLMSettings:
     variables: dict
     provider: str | None
     inner_error_mode: str | None
+    response_format: dict | None = None
+    max_format_retries: int = 1
+    models: tuple[str, ...] = ()       # fallbacks after ``model``, tried in order
+
+    @property
+    def candidate_models(self) -> list[str]:
+        """Every model the step may call, in the order they are tried."""
+        return list(dict.fromkeys([self.model, *self.models]))
 
 
 @dataclass(frozen=True)
@@ -163,6 +171,18 @@ class Workflow:
 
     def total_steps(self) -> int:
         return sum(1 for _ in self.walk())
+
+    def with_input_defaults(self, input_data: dict) -> dict:
+        """``input_data`` with each declared input's default filled in where it was not given."""
+        for declared in self.inputs or ():
+            if declared["name"] not in input_data and declared.get("default") is not None:
+                input_data[declared["name"]] = declared["default"]
+        return input_data
+
+    def error_mode_of(self, step: Step) -> str:
+        """Step-level ``error_mode`` governs; an inner ``config.error_mode`` is a fallback; then the default."""
+        inner = getattr(step.settings, "inner_error_mode", None)
+        return step.error_mode or inner or self.default_error_mode or "fail"
 
 
 def walk_steps(steps: list[Step]) -> Iterator[Step]:
@@ -239,7 +259,7 @@ class RetryConfigSchema(_Base):
 
 
 class LLMConfigSchema(_Base):
-    model = fields.String(load_default=DEFAULT_MODEL, validate=validate.Length(1, 200))
+    model = fields.String(load_default=None, validate=validate.Length(1, 200))
     prompt_template = fields.String(allow_none=True, load_default=None)
     prompt_text = fields.String(allow_none=True, load_default=None)
     system_prompt = fields.String(allow_none=True, load_default=None)
@@ -253,20 +273,37 @@ class LLMConfigSchema(_Base):
     provider = fields.String(allow_none=True, load_default=None)
     error_mode = fields.String(**_error_mode)
     streaming = fields.Raw(load_default=None)  # accepted and ignored, as before
+    response_format = fields.Dict(allow_none=True, load_default=None)
+    max_format_retries = WholeNumber(load_default=1, validate=validate.Range(0, 5))
+    models = fields.List(fields.String(validate=validate.Length(1, 200)), load_default=list,
+                         validate=validate.Length(max=10))
 
     @validates_schema
     def _needs_prompt(self, data: dict, **_: Any) -> None:
         if not data.get("prompt_template") and not data.get("prompt_text"):
             raise ValidationError("Must provide either 'prompt_template' or 'prompt_text'", "prompt_template")
 
+    @validates_schema
+    def _response_format(self, data: dict, **_: Any) -> None:
+        from .structured_output import format_problems
+
+        if data.get("response_format") is not None:
+            problems = format_problems(data["response_format"])
+            if problems:
+                raise ValidationError(problems, "response_format")
+
     @post_load
     def _make(self, data: dict, **_: Any) -> LLMSettings:
         return LLMSettings(
-            model=data["model"], prompt_template=data["prompt_template"], prompt_text=data["prompt_text"],
+            prompt_template=data["prompt_template"], prompt_text=data["prompt_text"],
             system_prompt=data["system_prompt"], system_prompt_template=data["system_prompt_template"],
             user_message=data["user_message"], temperature=data["temperature"], max_tokens=data["max_tokens"],
             timeout=data["timeout"], top_p=data["top_p"], variables=data["variables"], provider=data["provider"],
-            inner_error_mode=data["error_mode"])
+            inner_error_mode=data["error_mode"], response_format=data["response_format"],
+            max_format_retries=data["max_format_retries"],
+            # ``model`` is tried first; without it the first of ``models`` is the primary.
+            model=data["model"] or (data["models"][0] if data["models"] else DEFAULT_MODEL),
+            models=tuple(data["models"]))
 
 
 class TransformConfigSchema(_Base):

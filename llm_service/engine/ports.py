@@ -174,12 +174,19 @@ class ServiceRegistry(Protocol):
 
 class ChatRequest:
     def __init__(self, *, model: str, messages: list[dict], temperature: float | None, max_tokens: int,
-                 top_p: float | None = None) -> None:
+                 top_p: float | None = None, response_format: Mapping[str, Any] | None = None) -> None:
         self.model = model
         self.messages = messages
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.top_p = top_p
+        self.response_format = response_format  # OpenAI-style structured output, sent as given
+
+    def replace(self, **changes: Any) -> "ChatRequest":
+        """The same request for another model or with more messages (fallbacks, format retries)."""
+        values = {"model": self.model, "messages": self.messages, "temperature": self.temperature,
+                  "max_tokens": self.max_tokens, "top_p": self.top_p, "response_format": self.response_format}
+        return ChatRequest(**{**values, **changes})
 
 
 class ChatResponse:

@@ -113,7 +113,7 @@ class Run:
         self.engine = engine
         self.tools = engine.tools
         self.workflow = workflow
-        self.input_data = _apply_input_defaults(workflow, dict(input_data))
+        self.input_data = workflow.with_input_defaults(dict(input_data))
         self.listener = _SafeListener(progress, job_id)
         self.progress = self.listener.step_finished
         self.cancel = cancel
@@ -264,9 +264,7 @@ class Run:
             raise StepFailed(step, exc, context)
 
     def effective_mode(self, step: Step) -> str:
-        """Step-level ``error_mode`` governs; an inner ``config.error_mode`` is a fallback; then the default."""
-        inner = getattr(step.settings, "inner_error_mode", None)
-        return step.error_mode or inner or self.workflow.default_error_mode or "fail"
+        return self.workflow.error_mode_of(step)
 
     def _backoff(self, step: Step, attempt: int, exc: BaseException) -> float:
         """Exponential backoff with jitter from ``retry_delay``, never shorter than an upstream Retry-After."""
@@ -447,13 +445,6 @@ class _Graph:
                 other_flag.cancel()
         else:
             self.done.add(step.id)
-
-
-def _apply_input_defaults(workflow: Workflow, input_data: dict) -> dict:
-    for declared in workflow.inputs or ():
-        if declared["name"] not in input_data and declared.get("default") is not None:
-            input_data[declared["name"]] = declared["default"]
-    return input_data
 
 
 def _last_descendant(step: Step) -> str:

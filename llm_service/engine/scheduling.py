@@ -52,3 +52,16 @@ def _targets(paths: Iterable[str]) -> Iterable[str]:
         target = referenced_step(path)
         if target is not None:
             yield target
+
+
+def waves(steps: list[Step]) -> list[list[str]]:
+    """Top-level steps grouped by when ``"execution": "dependencies"`` can start them: each wave needs only
+    steps of earlier waves, so the steps of one wave can run together (width permitting)."""
+    needs = dependencies(steps)
+    level: dict[str, int] = {}
+    for step in steps:  # needs only point at earlier steps, so one pass in definition order suffices
+        level[step.id] = 1 + max((level[other] for other in needs[step.id]), default=-1)
+    grouped: list[list[str]] = [[] for _ in range(max(level.values(), default=-1) + 1)]
+    for step in steps:
+        grouped[level[step.id]].append(step.id)
+    return grouped

@@ -3,7 +3,8 @@ endpoint report. Every problem is one line naming the file, the step and what to
 
 Loading already rejects schema errors, duplicate ids and unknown step types, services, operations and transforms;
 this adds references (unknown namespaces, steps that do not exist or have not run yet), prompt files and
-includes, LLM providers, required service parameters and the step cap.
+includes, LLM providers, required service parameters and the step cap, and for LLM steps the models' prices, a
+``max_format_retries`` without ``response_format``, and references to fields a structured output cannot have.
 """
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ from .definitions import (
 from .expressions import parse as parse_expression
 from .ports import ProviderRegistry, ServiceRegistry
 from .prompts import INCLUDE, PromptLoader
+from .pricing import get_pricing
 from .references import NAMESPACES, PLACEHOLDER, find_references, split_path
+from .structured_output import schema_of
 
 
 class Report:
@@ -49,12 +52,15 @@ def check_workflow(workflow: Workflow, *, prompts: PromptLoader, services: Servi
         report.problem(None, f"{len(steps)} steps exceed the limit of {max_steps} (WORKFLOW_MAX_STEPS)")
     order = {step.id: index for index, step in enumerate(steps)}
     relations = _Relations(workflow.steps)
+    fields = _structured_fields(steps)
     for step in steps:
         for path, strict in _references(step):
             _check_reference(report, step, path, strict, order, relations)
+            _check_structured_field(report, step, path, fields)
         settings = step.settings
         if isinstance(settings, LLMSettings):
             _check_llm(report, step, settings, prompts, providers)
+            _check_llm_output(report, step, settings)
         elif isinstance(settings, ExternalAPISettings):
             _check_parameters(report, step, settings, services)
     if workflow.has_outputs:
@@ -155,6 +161,41 @@ def _check_llm(report: Report, step: Step, settings: LLMSettings, prompts: Promp
     if providers is not None and settings.provider and settings.provider not in providers.names():
         report.problem(step, f"unknown LLM provider '{settings.provider}'; configured: "
                              f"{', '.join(providers.names())}")
+
+
+def _check_llm_output(report: Report, step: Step, settings: LLMSettings) -> None:
+    for model in settings.candidate_models:
+        if get_pricing(model) is None:
+            report.warning(step, f"model '{model}' is not in the price table: its cost is counted only when the "
+                                 "provider reports it")
+    listed = [m for m in (step.config.get("model"), *settings.models) if m]
+    if len(listed) != len(set(listed)):
+        report.warning(step, "'models' lists a model more than once; each is tried once")
+    if "max_format_retries" in step.config and not settings.response_format:
+        report.warning(step, "max_format_retries has no effect without response_format")
+
+
+def _structured_fields(steps: list[Step]) -> dict[str, set[str]]:
+    """Step id -> the top-level fields its structured output can have (only when the schema closes the set)."""
+    fields: dict[str, set[str]] = {}
+    for step in steps:
+        schema = schema_of(step.settings.response_format) if isinstance(step.settings, LLMSettings) else None
+        if schema and isinstance(schema.get("properties"), dict) and schema.get("additionalProperties") is False:
+            fields[step.id] = set(schema["properties"])
+    return fields
+
+
+def _check_structured_field(report: Report, step: Step, path: str, fields: dict[str, set[str]]) -> None:
+    try:
+        namespace, segments = split_path(path)
+    except ValueError:
+        return
+    if namespace.strip() != "steps" or len(segments) < 3 or str(segments[1]) != "output":
+        return
+    target, name = str(segments[0]), str(segments[2])
+    if target in fields and name not in fields[target]:
+        report.problem(step, f"${{{path}}}: the structured output of step '{target}' has no field '{name}' "
+                             f"(its schema allows: {', '.join(sorted(fields[target]))})")
 
 
 def _check_parameters(report: Report, step: Step, settings: ExternalAPISettings, services: ServiceRegistry) -> None:

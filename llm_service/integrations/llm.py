@@ -74,6 +74,8 @@ class OpenAICompatibleProvider:
             body["temperature"] = request.temperature
         if request.top_p is not None:
             body["top_p"] = request.top_p
+        if request.response_format:
+            body["response_format"] = request.response_format
         if self._usage_accounting:
             body["usage"] = {"include": True}
         return body

@@ -45,7 +45,9 @@ class SandboxApp:
             if self.wait(self.state.settings.latency_ms / 1000.0):
                 wire.abort()
                 return
-            fault = self.state.faults.take(request.method, request.path)
+            body = request.json()
+            model = body.get("model") if isinstance(body, dict) and isinstance(body.get("model"), str) else None
+            fault = self.state.faults.take(request.method, request.path, model)
             if fault is None:
                 wire.send(self.route(request))
                 return

@@ -3,17 +3,19 @@
 No model is involved: the answer is a pure function of the request, so the same request always gets the same
 response, id and usage included. Emergency-contacts prompts get the markdown the bundled workflow parses; any
 other prompt gets a short summary that echoes the start of the last user message, enough for other workflows to
-run end to end.
+run end to end. A request with ``response_format`` gets JSON: one that fits its ``json_schema`` (see
+:mod:`.structured`), or a small object for ``json_object``.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 from typing import Any
 
+from ..engine.pricing import estimate_tokens
 from . import data, emergency
+from .structured import instance_of
 from .messages import Reply, Request
 
 DEFAULT_MODEL = "sandbox/echo"
@@ -26,10 +28,6 @@ ECHO_CHARS = 200
 def _error(status: int, message: str, kind: str, code: str | None = None) -> Reply:
     return Reply.json(status, {"error": {"message": message, "type": kind, "param": None, "code": code},
                                "sandbox": True})
-
-
-def estimate_tokens(text: str) -> int:
-    return math.ceil(len(text) / 4) if text else 0
 
 
 def cost_usd(prompt_tokens: int, completion_tokens: int) -> float:
@@ -59,9 +57,11 @@ def build_completion(body: dict, messages: list[dict], model: str) -> dict:
     texts = [message_text(m.get("content")) for m in messages]
     prompt = "\n\n".join(texts)
     last_user = next((t for m, t in zip(reversed(messages), reversed(texts)) if m.get("role") == "user"), texts[-1])
-    json_mode = isinstance(body.get("response_format"), dict) and body["response_format"].get("type") in (
-        "json_object", "json_schema")
-    content = answer(prompt, last_user, model, json_mode=json_mode)
+    response_format = body.get("response_format")
+    json_mode = isinstance(response_format, dict) and response_format.get("type") in ("json_object", "json_schema")
+    schema = (response_format.get("json_schema") or {}).get("schema") if json_mode and isinstance(
+        response_format.get("json_schema"), dict) else None
+    content = answer(prompt, last_user, model, json_mode=json_mode, schema=schema)
     finish_reason = "stop"
     max_tokens = body.get("max_tokens")
     if isinstance(max_tokens, int) and not isinstance(max_tokens, bool) and 0 < max_tokens < estimate_tokens(content):
@@ -83,10 +83,12 @@ def build_completion(body: dict, messages: list[dict], model: str) -> dict:
     }
 
 
-def answer(prompt: str, last_user: str, model: str, *, json_mode: bool = False) -> str:
+def answer(prompt: str, last_user: str, model: str, *, json_mode: bool = False, schema: Any = None) -> str:
     if not json_mode and emergency.is_emergency_request(prompt):
         return emergency.build_markdown(prompt)
     echo = re.sub(r"\s+", " ", last_user).strip()[:ECHO_CHARS]
+    if isinstance(schema, dict):
+        return json.dumps(instance_of(schema), ensure_ascii=False)
     if json_mode:
         return json.dumps({"sandbox": True, "summary": echo, "model": model})
     return (

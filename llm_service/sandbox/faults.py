@@ -1,7 +1,7 @@
 """Fault injection: make the next N matching requests misbehave in one of a few realistic ways.
 
 A fault matches by path prefix (``/places/nearbysearch`` matches ``/places/nearbysearch/json``) and optionally by
-method. ``count`` says how many matching requests get it (then the endpoint is normal again); ``-1`` means until
+method and, for chat completions, by the requested ``model`` (to demonstrate an LLM step's model fallbacks). ``count`` says how many matching requests get it (then the endpoint is normal again); ``-1`` means until
 the faults are cleared. The first active matching fault wins, in the order they were added.
 
 Faults that need the raw socket (half-sent bodies, resets) write through the small :class:`Wire` interface the
@@ -43,15 +43,20 @@ class Fault:
     count: int = 1
     method: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    model: str | None = None
 
-    def matches(self, method: str, path: str) -> bool:
-        return path.startswith(self.path) and (self.method is None or self.method == method)
+    def matches(self, method: str, path: str, model: str | None = None) -> bool:
+        return (path.startswith(self.path) and (self.method is None or self.method == method)
+                and (self.model is None or self.model == model))
 
     def option(self, name: str) -> Any:
         return self.options.get(name, DEFAULTS[self.kind].get(name))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "kind": self.kind, "count": self.count, "method": self.method, **self.options}
+        described = {"path": self.path, "kind": self.kind, "count": self.count, "method": self.method}
+        if self.model is not None:
+            described["model"] = self.model
+        return {**described, **self.options}
 
 
 def parse_fault(spec: Mapping[str, Any]) -> Fault:
@@ -60,6 +65,7 @@ def parse_fault(spec: Mapping[str, Any]) -> Fault:
     options = dict(spec)
     path, kind = options.pop("path", None), options.pop("kind", None)
     count, method = options.pop("count", 1), options.pop("method", None)
+    model = options.pop("model", None)
     if not isinstance(path, str) or not path.startswith("/"):
         raise FaultSpecError("'path' must be a path prefix starting with '/'")
     if kind not in KINDS:
@@ -68,6 +74,8 @@ def parse_fault(spec: Mapping[str, Any]) -> Fault:
         raise FaultSpecError("'count' must be a positive integer, or -1 for every request")
     if method is not None and not isinstance(method, str):
         raise FaultSpecError("'method' must be a string")
+    if model is not None and (not isinstance(model, str) or not model):
+        raise FaultSpecError("'model' must be a model name (it matches the request body's \"model\")")
     for name, kind_of in _NUMERIC.items():
         if name in options:
             value = options[name]
@@ -80,7 +88,7 @@ def parse_fault(spec: Mapping[str, Any]) -> Fault:
         raise FaultSpecError("'chunk' must be at least 1 byte")
     if "headers" in options and not isinstance(options["headers"], Mapping):
         raise FaultSpecError("'headers' must be an object")
-    return Fault(path.rstrip("/") or "/", kind, count, method.upper() if method else None, options)
+    return Fault(path.rstrip("/") or "/", kind, count, method.upper() if method else None, options, model)
 
 
 class FaultTable:
@@ -102,10 +110,10 @@ class FaultTable:
         with self._lock:
             return [f.to_dict() for f in self._faults]
 
-    def take(self, method: str, path: str) -> Fault | None:
+    def take(self, method: str, path: str, model: str | None = None) -> Fault | None:
         with self._lock:
             for fault in self._faults:
-                if fault.matches(method, path):
+                if fault.matches(method, path, model):
                     if fault.count > 0:
                         fault.count -= 1
                         if fault.count == 0:

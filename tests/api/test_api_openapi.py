@@ -149,3 +149,12 @@ def test_docs_page_loads_swagger_ui_with_the_document(api):
 def test_docs_title_is_escaped(make_api):
     api = make_api(api_title="<script>x</script>")
     assert "<script>x</script>" not in api.client.get("/docs").get_data(as_text=True)
+
+
+def test_the_workflow_detail_endpoint_is_documented(document):
+    operation = document["paths"]["/api/v1/workflows/{name}"]["get"]
+    assert {p["name"]: p["in"] for p in operation["parameters"]} == {"name": "path", "format": "query"}
+    assert {"200", "400", "404", "500"} <= set(operation["responses"])
+    ok = operation["responses"]["200"]["content"]["application/json"]
+    detail = _resolve(document, ok["schema"]["$ref"])
+    assert {"inputs", "steps", "diagram", "waves", "upstream_calls"} <= set(detail["properties"])

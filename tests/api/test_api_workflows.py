@@ -103,3 +103,33 @@ def test_the_repository_workflows_are_listed_and_valid(make_api):
     assert [entry["name"] for entry in listed] == names
     invalid = {entry["name"]: entry.get("errors") for entry in listed if not entry["valid"]}
     assert invalid == {}
+
+
+def test_describe_a_workflow_gives_inputs_steps_and_a_diagram(make_api):
+    api = make_api(workflows_dir=str(REPO / "workflows"))
+    response = api.get("/api/v1/workflows/trip_safety_briefing")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["name"] == "trip_safety_briefing" and body["total_steps"] == 11
+    assert body["inputs"][0] == {"name": "lat", "type": "number", "required": True, "default": None,
+                                 "description": "Latitude of the destination", "declared": True}
+    gather, choose = body["steps"][0], body["steps"][-1]
+    assert [c["id"] for c in gather["children"]] == ["weather", "hospitals", "pharmacies", "urgent_care"]
+    assert [(c["id"], c["branch"]) for c in choose["children"]][-1] == ("short_briefing", "else")
+    assert body["diagram"]["format"] == "mermaid" and "flowchart TD" in body["diagram"]["text"]
+    assert body["upstream_calls"]["openrouter"] == {"calls": 2, "max_calls": 6}  # both branches' LLM steps
+    dot = api.get("/api/v1/workflows/trip_safety_briefing?format=dot").get_json()["diagram"]
+    assert dot["format"] == "dot" and dot["text"].startswith("// trip_safety_briefing")
+
+
+@pytest.mark.parametrize("path, status, error", [
+    ("/api/v1/workflows/nonexistent_workflow", 404, "WorkflowNotFound"),
+    ("/api/v1/workflows/no_steps", 400, "WorkflowValidationError"),
+    ("/api/v1/workflows/garbled", 500, "WorkflowLoadError"),
+    ("/api/v1/workflows/greeting?format=svg", 422, None),
+])
+def test_describe_answers_like_submit_for_bad_names_and_checks_its_query(api, path, status, error):
+    response = api.get(path)
+    assert response.status_code == status
+    if error:
+        assert response.get_json()["detail"]["error"] == error

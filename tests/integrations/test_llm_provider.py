@@ -61,6 +61,15 @@ def test_top_p_is_sent_only_when_set_and_usage_accounting_only_when_enabled(mock
     assert "HTTP-Referer" not in mock.calls[-1].request.headers
 
 
+def test_response_format_is_sent_as_given_only_when_set(mock, plain):
+    mock.post(URL, json=OK)
+    plain.complete(request(), timeout=30)
+    assert "response_format" not in sent_body(mock)
+    wanted = {"type": "json_schema", "json_schema": {"name": "x", "strict": True, "schema": {"type": "object"}}}
+    plain.complete(request(response_format=wanted), timeout=30)
+    assert sent_body(mock)["response_format"] == wanted
+
+
 def test_temperature_none_is_left_to_the_provider_default(mock, plain):
     mock.post(URL, json=OK)
     plain.complete(request(temperature=None), timeout=30)

@@ -181,3 +181,19 @@ def test_multipart_content_is_read_as_text(sandbox, http):
         {"role": "user", "content": [{"type": "text", "text": "parts work"}]}]}).json()
 
     assert "parts work" in body["choices"][0]["message"]["content"]
+
+
+def test_json_schema_response_format_gets_an_answer_that_fits_the_schema(sandbox, http):
+    from jsonschema import validate
+
+    schema = {"type": "object", "required": ["name", "tags", "level", "ok", "kind"],
+              "properties": {"name": {"type": "string", "minLength": 3}, "tags": {"type": "array", "minItems": 2,
+                                                                                  "items": {"type": "string"}},
+                             "level": {"type": "integer", "minimum": 2}, "ok": {"type": "boolean"},
+                             "kind": {"enum": ["a", "b"]},
+                             "nested": {"type": "object", "properties": {"x": {"type": ["null", "number"]}}}}}
+    body = _ask(http, sandbox, "Describe Oslo", response_format={
+        "type": "json_schema", "json_schema": {"name": "d", "strict": True, "schema": schema}})
+    answer = json.loads(body["choices"][0]["message"]["content"])
+    validate(answer, schema)
+    assert answer["kind"] == "a" and answer["level"] == 2 and answer["name"] == "sandbox name"

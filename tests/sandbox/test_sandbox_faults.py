@@ -198,3 +198,15 @@ def test_admin_api_rejects_bad_faults_and_adds_none(sandbox, http, spec):
 def test_python_api_rejects_unknown_kind(sandbox):
     with pytest.raises(ValueError):
         sandbox.add_fault("/x", "explode")
+
+
+def test_faults_can_target_one_chat_model(sandbox, http):
+    sandbox.add_fault("/openai", "status", status=503, model="m/down", count=-1)
+    url = f"{sandbox.url}/openai/v1/chat/completions"
+
+    def ask(model):
+        return http.post(url, json={"model": model, "messages": [{"role": "user", "content": "hi"}]},
+                         headers={"Authorization": "Bearer sandbox"}, timeout=5).status_code
+
+    assert [ask("m/down"), ask("m/up"), ask("m/down")] == [503, 200, 503]
+    assert sandbox.faults()[0]["model"] == "m/down"

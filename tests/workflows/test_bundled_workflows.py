@@ -19,7 +19,7 @@ from llm_service.integrations import build_providers, build_services
 from tests.support import REPO, TEST_KEYS
 
 WORKFLOWS = REPO / "workflows"
-BUNDLED = ("emergency_contacts", "trip_safety_briefing", "hello", "transform_chain")
+BUNDLED = ("emergency_contacts", "trip_safety_briefing", "hello", "transform_chain", "household_readiness")
 CONTACT_KEYS = ["name", "phone", "address", "website", "category", "priority", "fit_score", "reasoning",
                 "relevant_scenarios", "available_24hr"]
 MEETING_KEYS = ["name", "address", "description", "reasoning", "priority", "suitable_for", "has_parking",
@@ -319,3 +319,30 @@ def test_transform_chain_output(make_engine, upstream, execution):
     assert result["output"] == EXPECTED_CHAIN
     assert len(result["steps_executed"]) == 11
     assert upstream.requests() == []  # pure transforms: nothing leaves the process
+
+
+# --------------------------------------------------------------------------------------- household_readiness
+
+READINESS_KEYS = ["headline", "score", "level", "gaps", "next_steps", "llm_usage"]
+
+
+def test_household_readiness_sends_its_schema_and_outputs_the_parsed_answer(make_engine, upstream):
+    result = make_engine().run("household_readiness", example("household_readiness"))
+    assert result["success"], result["metadata"].get("error")
+    output = result["output"]
+    assert list(output) == READINESS_KEYS
+    assert output["level"] in ("low", "fair", "good") and 0 <= output["score"] <= 100
+    assert output["headline"] == f"Readiness: {output['level']} ({output['score']}/100)"
+    (request,) = [r for r in upstream.requests() if r["path"].endswith("/chat/completions")]
+    assert request["json"]["response_format"]["json_schema"]["name"] == "readiness"
+    assert "AA batteries" in request["json"]["messages"][0]["content"]
+
+
+def test_household_readiness_falls_back_when_the_first_model_is_down(make_engine, upstream):
+    upstream.add_fault("/openai/v1/chat/completions", "status", status=503, model="openai/gpt-4o-mini", count=-1)
+    result = make_engine().run("household_readiness", example("household_readiness"))
+    assert result["success"], result["metadata"].get("error")
+    assert result["output"]["llm_usage"]["model"] == "anthropic/claude-3-haiku"
+    assert result["metadata"]["llm_calls"][0]["model"] == "anthropic/claude-3-haiku"
+    models = [r["json"]["model"] for r in upstream.requests() if r["path"].endswith("/chat/completions")]
+    assert models == ["openai/gpt-4o-mini", "anthropic/claude-3-haiku"]

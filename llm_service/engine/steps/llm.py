@@ -11,10 +11,10 @@ from typing import Any
 from ..definitions import LLMSettings
 from ..errors import LimitExceeded, PromptError, WorkflowCancelled, WorkflowError
 from ..ports import ChatRequest
-from ..pricing import choose_cost
 from ..prompts import render_prompt
 from ..state import llm_summary
 from .base import StepOutcome, StepRun
+from .llm_answer import ask, structured_outcome
 
 
 def run_llm(run: StepRun) -> StepOutcome:
@@ -45,37 +45,35 @@ def run_llm(run: StepRun) -> StepOutcome:
 
     provider = run.tools.providers.get(settings.provider)
     request = ChatRequest(model=settings.model, messages=messages, temperature=settings.temperature,
-                          max_tokens=max_tokens, top_p=settings.top_p)
-    timeout = run.deadline.timeout_for(settings.timeout or limits.llm_timeout)
+                          max_tokens=max_tokens, top_p=settings.top_p, response_format=settings.response_format)
     try:
-        response = run.call_upstream(provider.name, "chat_completions",
-                                     lambda: provider.complete(request, timeout=timeout, cancel=run.cancel))
+        answer = ask(run, provider, request, settings, settings.timeout or limits.llm_timeout)
     except WorkflowCancelled:
         raise
     except WorkflowError as exc:
         raise exc.reworded(f"LLM step '{run.step.id}' execution failed: ")
 
-    cost, cost_source = choose_cost(requested_model=settings.model, reported_model=response.model_used,
-                                    input_tokens=response.input_tokens, output_tokens=response.output_tokens,
-                                    provider_cost=response.provider_cost_usd)
-    usage = {"input_tokens": response.input_tokens, "output_tokens": response.output_tokens,
-             "total_tokens": response.total_tokens}
+    usage = {"input_tokens": answer.input_tokens, "output_tokens": answer.output_tokens,
+             "total_tokens": answer.total_tokens}
+    cost, response = answer.cost_usd, answer.response
     result = {
-        "content": response.content,
-        "model": settings.model,
+        "content": answer.content,
+        "model": answer.model,
         "usage": usage,
         "cost_usd": cost,
-        "duration_ms": response.duration_ms,
+        "duration_ms": answer.duration_ms,
         "provider": provider.name,
         "metadata": {"response_id": response.response_id, "model_used": response.model_used,
-                     "cost_source": cost_source},
+                     "cost_source": answer.cost_source, **answer.metadata()},
     }
-    llm_usage = {"provider": provider.name, "model": settings.model, **usage, "cost_usd": cost,
-                 "duration_ms": response.duration_ms}
+    llm_usage = {"provider": provider.name, "model": answer.model, **usage, "cost_usd": cost,
+                 "duration_ms": answer.duration_ms}
     call = {**llm_usage, "metadata": {"step_id": run.step.id, "response_id": response.response_id,
-                                      "cost_source": cost_source}}
+                                      "cost_source": answer.cost_source}}
+    if answer.structured:
+        return structured_outcome(answer, result, llm_usage, call)
     return StepOutcome(result=result, record_extra={"llm_usage": llm_usage},
-                       entry_extra={"tokens": response.total_tokens, "cost_usd": cost},
+                       entry_extra={"tokens": answer.total_tokens, "cost_usd": cost},
                        llm_call=call, entry_output=llm_summary(result))
 
 
