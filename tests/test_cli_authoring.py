@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -99,3 +100,17 @@ def test_colour_only_on_a_terminal_and_never_with_no_color(monkeypatch):
     assert PlanPrinter(Terminal()).colour and not PlanPrinter(io.StringIO()).colour
     monkeypatch.setenv("NO_COLOR", "1")
     assert not PlanPrinter(Terminal()).colour
+
+
+def test_a_reader_that_stops_early_gets_no_traceback():
+    """`llm-service dry-run x | head`: a pipe whose reader has gone ends the command quietly."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first write: every write gets EPIPE
+    try:
+        done = subprocess.run([str(Path(sys.executable).parent / "llm-service"), "dry-run", "emergency_contacts"],
+                              stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60, cwd=REPO,
+                              env={"PATH": "/usr/bin:/bin", "WORKFLOWS_DIR": str(REPO / "workflows"),
+                                   "REDIS_URL": "redis://127.0.0.1:1/0"})
+    finally:
+        os.close(write_end)
+    assert (done.returncode, done.stderr) == (0, "")
