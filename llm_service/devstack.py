@@ -24,8 +24,10 @@ import urllib.request
 from pathlib import Path
 from typing import Sequence
 
+from .sandbox.keys import DEMO_KEYS
+
 REPO = Path(__file__).resolve().parent.parent
-KEYS = ("OPENROUTER_API_KEY", "WEATHERAPI_API_KEY", "GOOGLE_PLACES_API_KEY")
+KEYS = tuple(DEMO_KEYS)
 DEV_SECRET = "dev-secret-change-me"
 
 
@@ -123,8 +125,7 @@ class Stack:
         if not self.real_upstreams:
             env.update({"WEATHERAPI_BASE_URL": f"{sandbox}/weatherapi/v1", "GOOGLE_PLACES_BASE_URL": f"{sandbox}/places",
                         "OPENROUTER_BASE_URL": f"{sandbox}/openai/v1"})
-            for key in KEYS:
-                env[key] = "sandbox"
+            env.update(DEMO_KEYS)
         return env
 
     def run(self) -> int:

@@ -308,14 +308,12 @@ redis.call('DEL', TMP)
 return {total, rows}
 """
 
-# KEYS: job hashes; ARGV[1] prefix, ARGV[1 + i] the id of KEYS[i]. Returns {id, status JSON} for each job that
-# existed. Index entries are removed even when the hash already expired.
-DELETE = r"""
-local P = ARGV[1]
+# A Lua function shared by DELETE and PURGE: remove one job (hash, sub-keys, every index entry); returns its status
+# JSON, or nil when the hash had already expired (its index entries are removed all the same).
+_REMOVE_JOB = r"""
 local STATUSES = {'pending', 'queued', 'processing', 'completed', 'failed', 'cancelled'}
-local out = {}
-for i, key in ipairs(KEYS) do
-  local id = ARGV[i + 1]
+local function remove_job(P, id)
+  local key = P .. 'job:' .. id
   local status = redis.call('HGET', key, 'status')
   local user = redis.call('HGET', key, 'user_id')
   redis.call('ZREM', P .. 'jobs:all', id)
@@ -332,7 +330,17 @@ for i, key in ipairs(KEYS) do
   end
   redis.call('DEL', key, key .. ':steps', key .. ':usage', key .. ':webhooks', key .. ':lease', key .. ':cancel',
     key .. ':receipt')
-  if status then out[#out + 1] = {id, status} end
+  return status
+end
+"""
+
+# KEYS: job hashes; ARGV[1] prefix, ARGV[1 + i] the id of KEYS[i]. Returns {id, status JSON} for each job that
+# existed. Index entries are removed even when the hash already expired.
+DELETE = _REMOVE_JOB + r"""
+local out = {}
+for i = 1, #KEYS do
+  local status = remove_job(ARGV[1], ARGV[i + 1])
+  if status then out[#out + 1] = {ARGV[i + 1], status} end
 end
 return out
 """
@@ -361,4 +369,13 @@ if ARGV[4] ~= '' then
   redis.call('SADD', KEYS[5], ARGV[4])
 end
 return 1
+"""
+
+# The retention purge, one batch per call: ARGV[1] prefix, ARGV[2] the exclusive upper score ("(<epoch>"), ARGV[3]
+# the batch size. Removes the oldest jobs created before the window from everything (as DELETE does); returns how
+# many it removed (fewer than the batch size: nothing older is left).
+PURGE = _REMOVE_JOB + r"""
+local ids = redis.call('ZRANGEBYSCORE', ARGV[1] .. 'jobs:all', '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
+for _, id in ipairs(ids) do remove_job(ARGV[1], id) end
+return #ids
 """

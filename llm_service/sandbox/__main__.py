@@ -6,11 +6,8 @@ import signal
 import threading
 from typing import Sequence
 
+from .keys import DEMO_KEYS
 from .server import SandboxServer
-
-PLACEHOLDER_KEYS = {
-    "WEATHERAPI_API_KEY": "sandbox", "GOOGLE_PLACES_API_KEY": "sandbox", "OPENROUTER_API_KEY": "sandbox",
-}
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -37,7 +34,7 @@ def banner(server: SandboxServer, webhook_secret: str | None) -> str:
         "",
         " Point llm-service at it with these environment variables:",
         *(f"   {name}={value}" for name, value in server.base_urls().items()),
-        *(f"   {name}={value}   (any non-empty key is accepted)" for name, value in PLACEHOLDER_KEYS.items()),
+        *(f"   {name}={value}   (any non-empty key is accepted)" for name, value in DEMO_KEYS.items()),
         "",
         f" Webhook receiver: {server.webhook_url('<name>')}"
         + ("  (signatures checked)" if webhook_secret else "  (no --webhook-secret: signatures unchecked)"),

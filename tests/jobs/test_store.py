@@ -601,7 +601,8 @@ def test_expired_jobs_leave_lists_counts_and_indexes(store, r, prefix, clock):
     assert {m.decode() if isinstance(m, bytes) else m for m in r.smembers(f"{prefix}:jobs:users")} == {"stays"}
     assert r.zscore(f"{prefix}:jobs:status:failed", old_shared) is None
     assert r.zscore(f"{prefix}:webhooks:due", old_shared) is None
-    assert store.get(old) is not None  # the hash itself expires on its own, a day after the window
+    assert store.get(old) is None and store.get(old_shared) is None and store.get(fresh) is not None
+    assert not [k for k in all_keys(r, prefix) if old in k or old_shared in k]
     assert store.purge_expired() == 0
 
 

@@ -32,9 +32,11 @@ _DOCS_PAGE = """<!doctype html>
 """
 _HEALTH_EXAMPLE = {
     "status": "degraded",
-    "services": {"redis": {"status": "healthy"}, "celery": {"status": "no_workers", "workers": 0}},
+    "services": {"redis": {"status": "healthy"}, "database": {"status": "healthy"},
+                 "celery": {"status": "no_workers", "workers": 0}},
     "version": "1.0.0", "timestamp": "2026-01-15T10:00:00.123Z",
 }
+_REDIS_DOWN = {"status": "unhealthy", "error": "ConnectionError: Error 111 connecting to redis:6379."}
 
 
 @bp.get("/")
@@ -49,14 +51,14 @@ def root() -> Response:
 
 @bp.get("/health")
 @endpoint(summary="Health of Redis and the workers", tag="service", protected=False,
-          description="Redis is pinged and the workers are pinged, each with a 1 s timeout. `unhealthy` (503) when "
-                      "Redis does not answer (no job can be stored); `degraded` (200) when no worker answers "
-                      "(jobs are accepted but wait).",
+          description="One Redis read (1 s timeout) of the workers' heartbeat keys: it answers in milliseconds. "
+                      "`unhealthy` (503) when Redis does not answer (no job can be stored); `degraded` (200) when "
+                      "no worker heartbeat is live (jobs are accepted but wait). A worker that dies drops out "
+                      "after `WORKER_HEARTBEAT_TTL_SECONDS`. `database` mirrors `redis` (the job store).",
           replies=[Reply(200, "Healthy or degraded", HealthSchema, _HEALTH_EXAMPLE),
                    Reply(503, "Unhealthy: Redis is unreachable", HealthSchema, {
                        **_HEALTH_EXAMPLE, "status": "unhealthy",
-                       "services": {"redis": {"status": "unhealthy",
-                                              "error": "ConnectionError: Error 111 connecting to redis:6379."},
+                       "services": {"redis": _REDIS_DOWN, "database": _REDIS_DOWN,
                                     "celery": {"status": "unavailable"}}})])
 def health() -> Response:
     body, status = api_context().health.report()
@@ -67,8 +69,9 @@ def health() -> Response:
 @endpoint(summary="Prometheus metrics", tag="service", protected=False,
           description="Prometheus text exposition: API requests by endpoint and status, their latency, job "
                       "submissions, and jobs per status and queue depth read from Redis at scrape time (left out, "
-                      "with `llm_job_store_up 0`, when Redis does not answer). Each API process counts its own "
-                      "requests.",
+                      "with `llm_job_store_up 0`, when Redis does not answer). Under gunicorn the "
+                      "request counters are summed over all API processes (prometheus_client multiprocess mode, "
+                      "`PROMETHEUS_MULTIPROC_DIR`).",
           replies=[Reply(200, "Metrics in the Prometheus text format", media_type="text/plain")])
 def metrics() -> Response:
     return metrics_response()
