@@ -279,32 +279,51 @@ local nstatus = tonumber(ARGV[7])
 local statuses, fields = {}, {}
 for i = 1, nstatus do statuses[i] = P .. 'jobs:status:' .. ARGV[7 + i] end
 for i = 8 + nstatus, #ARGV do fields[#fields + 1] = ARGV[i] end
-local src
-if nstatus == 0 then
-  if user == '' then src = P .. 'jobs:all' else src = P .. 'jobs:user:' .. user end
-elseif nstatus == 1 and user == '' then
-  src = statuses[1]
+local total, ids = 0, {}
+local function page(src)
+  total = redis.call('ZCOUNT', src, MIN, '+inf')
+  if limit > 0 then ids = redis.call('ZREVRANGEBYSCORE', src, '+inf', MIN, 'LIMIT', offset, limit) end
+end
+if user ~= '' and nstatus > 0 then
+  -- the user's own index intersected with each status index: ZINTERSTORE walks the smaller set, so the cost
+  -- follows this user's jobs, never everyone's
+  local ukey, union = P .. 'jobs:user:' .. user, {'ZUNIONSTORE', TMP, nstatus}
+  for i, s in ipairs(statuses) do
+    local part = TMP .. ':' .. i
+    redis.call('ZINTERSTORE', part, 2, ukey, s, 'WEIGHTS', 1, 0)
+    union[#union + 1] = part
+  end
+  union[#union + 1] = 'AGGREGATE'
+  union[#union + 1] = 'MAX'
+  redis.call(unpack(union))
+  for i = 4, 3 + nstatus do redis.call('DEL', union[i]) end
+  page(TMP)
+  redis.call('DEL', TMP)
+elseif user ~= '' then
+  page(P .. 'jobs:user:' .. user)
+elseif nstatus == 0 then
+  page(P .. 'jobs:all')
+elseif nstatus == 1 then
+  page(statuses[1])
 else
-  src = TMP
-  local args = {'ZUNIONSTORE', TMP, nstatus}
-  for _, k in ipairs(statuses) do args[#args + 1] = k end
-  args[#args + 1] = 'AGGREGATE'
-  args[#args + 1] = 'MAX'
-  redis.call(unpack(args))
-  if user ~= '' then
-    redis.call('ZINTERSTORE', TMP, 2, TMP, P .. 'jobs:user:' .. user, 'WEIGHTS', 1, 0)
+  -- newest first across several status indexes (a job is in exactly one): merge the first offset + limit entries
+  -- of each, so the work follows the page, not the number of jobs
+  local merged = {}
+  for _, s in ipairs(statuses) do
+    total = total + redis.call('ZCOUNT', s, MIN, '+inf')
+    if limit > 0 then
+      local top = redis.call('ZREVRANGEBYSCORE', s, '+inf', MIN, 'WITHSCORES', 'LIMIT', 0, offset + limit)
+      for i = 1, #top, 2 do merged[#merged + 1] = {top[i], tonumber(top[i + 1])} end
+    end
   end
-  redis.call('PEXPIRE', TMP, 60000)
+  table.sort(merged, function(a, b)
+    if a[2] ~= b[2] then return a[2] > b[2] end
+    return a[1] > b[1]
+  end)
+  for i = offset + 1, math.min(#merged, offset + limit) do ids[#ids + 1] = merged[i][1] end
 end
-local total = redis.call('ZCOUNT', src, MIN, '+inf')
 local rows = {}
-if limit > 0 then
-  local ids = redis.call('ZREVRANGEBYSCORE', src, '+inf', MIN, 'LIMIT', offset, limit)
-  for i, id in ipairs(ids) do
-    rows[i] = redis.call('HMGET', P .. 'job:' .. id, unpack(fields))
-  end
-end
-redis.call('DEL', TMP)
+for i, id in ipairs(ids) do rows[i] = redis.call('HMGET', P .. 'job:' .. id, unpack(fields)) end
 return {total, rows}
 """
 

@@ -577,6 +577,24 @@ def test_list_jobs_summary_fields_and_validation(store):
         store.list_jobs(statuses=None, user_id=None, since=None, limit=-1, offset=0)
 
 
+def test_multi_status_pages_match_the_full_newest_first_order(store, clock):
+    """Several statuses (with and without a user) are merged page by page; the pages must be exactly the slices of
+    the full newest-first list, ties on the creation time included."""
+    statuses = ["queued", "processing", "completed", "failed", "cancelled"]
+    for n in range(30):
+        if n % 4 == 0:
+            clock.advance(1)  # several jobs share each creation time
+        drive(store, new_job(store, user_id=f"u{n % 2}")["job_id"], statuses[n * 7 % 5])
+    for user in (None, "u1"):
+        everything, _ = store.list_jobs(statuses=None, user_id=user, since=None, limit=100, offset=0)
+        for wanted in (["completed", "failed"], ["queued", "processing", "cancelled"]):
+            expected = [j["job_id"] for j in everything if j["status"] in wanted]
+            for offset, limit in ((0, 4), (3, 5), (8, 100), (0, 0)):
+                page, total = store.list_jobs(statuses=wanted, user_id=user, since=None, limit=limit, offset=offset)
+                assert total == len(expected)
+                assert [j["job_id"] for j in page] == expected[offset:offset + limit]
+
+
 def test_list_leaves_no_scratch_keys(store, r, prefix):
     for user in ("u1", "u2"):
         new_job(store, user_id=user)
