@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import signal
 import threading
 from typing import Sequence
@@ -48,7 +49,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     server = SandboxServer(args.host, args.port, latency_ms=args.latency_ms, webhook_secret=args.webhook_secret,
                            webhook_status=args.webhook_status, quiet=False, access_log=args.access_log)
-    server.start()
+    try:
+        server.start()
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        raise SystemExit(f"sandbox: port {args.port} is already in use by another process; choose another with "
+                         f"--port N (make: SANDBOX_PORT=N)") from None
     print(banner(server, args.webhook_secret), flush=True)
     done = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
