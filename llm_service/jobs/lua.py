@@ -347,8 +347,8 @@ local function remove_job(P, id)
       redis.call('SREM', P .. 'jobs:users', user)
     end
   end
-  redis.call('DEL', key, key .. ':steps', key .. ':usage', key .. ':webhooks', key .. ':lease', key .. ':cancel',
-    key .. ':receipt')
+  redis.call('DEL', key, key .. ':steps', key .. ':usage', key .. ':webhooks', key .. ':payloads', key .. ':lease',
+    key .. ':cancel', key .. ':receipt')
   return status
 end
 """
@@ -397,4 +397,14 @@ PURGE = _REMOVE_JOB + r"""
 local ids = redis.call('ZRANGEBYSCORE', ARGV[1] .. 'jobs:all', '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
 for _, id in ipairs(ids) do remove_job(ARGV[1], id) end
 return #ids
+"""
+
+# A webhook payload, stored once per job and content (attempts refer to it by ARGV[7], its digest; ARGV[8] the
+# payload JSON). Returns 0 when the job does not exist.
+SAVE_WEBHOOK_PAYLOAD = _JOB_PRELUDE + r"""
+if redis.call('EXISTS', KEY) == 0 then return 0 end
+local payloads = KEY .. ':payloads'
+redis.call('HSETNX', payloads, ARGV[7], ARGV[8])
+expire_with_job(payloads)
+return 1
 """

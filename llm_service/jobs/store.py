@@ -18,6 +18,7 @@ The contract is ``.dev/JOBSTORE_CONTRACT.md``. What this module adds to it:
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import math
 import time
@@ -190,6 +191,7 @@ class JobStore:
         self._delete = redis_client.register_script(lua.DELETE)
         self._drop_empty_user = redis_client.register_script(lua.DROP_EMPTY_USER)
         self._purge = redis_client.register_script(lua.PURGE)
+        self._save_webhook_payload = redis_client.register_script(lua.SAVE_WEBHOOK_PAYLOAD)
 
     # ---------------------------------------------------------------------------------------------- helpers
 
@@ -512,12 +514,42 @@ class JobStore:
 
     @_translating_outages
     def record_webhook_attempt(self, job_id: str, attempt: dict) -> None:
-        """Append one delivery attempt and set ``webhook_attempts`` to the number recorded."""
-        self._append_entries(job_id, "webhooks", "webhook_attempts", [attempt])
+        """Append one delivery attempt and set ``webhook_attempts`` to the number recorded (one round trip).
+
+        The attempt's ``payload`` (tens of KB with a large result) is stored once per job and content in
+        ``P:job:<id>:payloads``, not once per attempt: attempts of one event differ only in the payload's
+        ``timestamp``, which is the attempt's own ``attempted_at``, so the stored copy leaves it out and the attempt
+        keeps a ``payload_ref``. :meth:`webhook_attempts` puts the payload back together.
+        """
+        pipe = self._r.pipeline(transaction=False)
+        payload = attempt.get("payload")
+        if isinstance(payload, dict):
+            encoded = _enc({**payload, "timestamp": None} if "timestamp" in payload else payload)
+            ref = hashlib.sha256(encoded.encode("utf-8")).hexdigest()[:16]
+            keys, args = self._job_args(job_id)
+            self._save_webhook_payload(keys=keys, args=[*args, ref, encoded], client=pipe)
+            attempt = {**{k: v for k, v in attempt.items() if k != "payload"}, "payload_ref": ref}
+        self._append_entries(job_id, "webhooks", "webhook_attempts", [attempt], client=pipe)
+        pipe.execute()
 
     @_translating_outages
     def webhook_attempts(self, job_id: str) -> list[dict]:
-        return self._entries(job_id, "webhooks")
+        """Every recorded attempt, each with its full ``payload`` (see :meth:`record_webhook_attempt`)."""
+        pipe = self._r.pipeline(transaction=False)
+        pipe.lrange(self._k.sub(job_id, "webhooks"), 0, -1)
+        pipe.hgetall(self._k.sub(job_id, "payloads"))
+        raw_attempts, raw_payloads = pipe.execute()
+        payloads = {_text(ref): value for ref, value in raw_payloads.items()}
+        attempts = []
+        for attempt in (_dec(item) for item in raw_attempts):
+            ref = attempt.pop("payload_ref", None)
+            if ref is not None and ref in payloads:
+                payload = _dec(payloads[ref])
+                if "timestamp" in payload:
+                    payload["timestamp"] = attempt.get("attempted_at")
+                attempt["payload"] = payload
+            attempts.append(attempt)
+        return attempts
 
     @_translating_outages
     def set_webhook_state(self, job_id: str, state: str, *, next_attempt_at: float | None = None,

@@ -17,7 +17,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from llm_service.jobs import RECORD_DEFAULTS, STATUSES, DuplicateJob, JobStore, StoreUnavailable
-from llm_service.jobs.timeutil import iso_to_epoch, iso_to_ms
+from llm_service.jobs.timeutil import epoch_to_ms, iso_to_epoch, iso_to_ms, ms_to_iso
 
 DAY = 86400
 HOOK = "https://hooks.example.com/done"
@@ -686,6 +686,31 @@ def test_usage_steps_and_attempts_round_trip_and_expire_with_the_job(store, r, p
 
 
 # ------------------------------------------------------------------------------------------------------ webhooks
+
+def test_webhook_attempts_store_the_payload_once_and_read_back_whole(store, r, prefix, clock):
+    job_id = new_job(store, webhook_url=HOOK)["job_id"]
+    drive(store, job_id, "completed")
+    result = {"output": {"contacts": ["x" * 100] * 370}}  # ~37 KB, like emergency_contacts
+    for number in (1, 2, 3):
+        clock.advance(5)
+        stamp = ms_to_iso(epoch_to_ms(clock()))
+        store.record_webhook_attempt(job_id, {
+            "attempt_number": number, "event": "workflow.completed", "attempted_at": stamp, "http_status": 500,
+            "payload": {"event": "workflow.completed", "job_id": job_id, "timestamp": stamp, "result": result}})
+    attempts = store.webhook_attempts(job_id)
+    assert [a["attempt_number"] for a in attempts] == [1, 2, 3]
+    for attempt in attempts:
+        assert attempt["payload"] == {"event": "workflow.completed", "job_id": job_id,
+                                      "timestamp": attempt["attempted_at"], "result": result}
+        assert "payload_ref" not in attempt
+    stored = r.lrange(f"{prefix}:job:{job_id}:webhooks", 0, -1)
+    assert sum(len(item) for item in stored) < 1000  # the attempts hold a reference, not ~37 KB each
+    assert r.hlen(f"{prefix}:job:{job_id}:payloads") == 1
+    assert 0 < r.pttl(f"{prefix}:job:{job_id}:payloads") <= r.pttl(f"{prefix}:job:{job_id}")
+    assert store.get(job_id)["webhook_attempts"] == 3
+    store.delete([job_id])
+    assert r.exists(f"{prefix}:job:{job_id}:payloads") == 0
+
 
 def test_webhook_state_and_due_queue(store, clock):
     first, second, third = (new_job(store, webhook_url=HOOK)["job_id"] for _ in range(3))
