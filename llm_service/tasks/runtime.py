@@ -32,8 +32,8 @@ from ..engine.errors import ConfigurationError, error_context
 from ..engine.ports import CancelFlag
 from ..jobs import JobStore, StoreUnavailable
 from ..jobs.presence import WorkerPresence
-from ..jobs.timeutil import epoch_to_iso
 from ..jobs.queue import JobQueue, QueueUnavailable
+from ..jobs.timeutil import epoch_to_iso
 from ..logs import event
 from ..observability import WorkerMetrics, worker_metrics
 from ..services import Services
