@@ -706,7 +706,7 @@ def test_webhook_attempts_store_the_payload_once_and_read_back_whole(store, r, p
     stored = r.lrange(f"{prefix}:job:{job_id}:webhooks", 0, -1)
     assert sum(len(item) for item in stored) < 1000  # the attempts hold a reference, not ~37 KB each
     assert r.hlen(f"{prefix}:job:{job_id}:payloads") == 1
-    assert 0 < r.pttl(f"{prefix}:job:{job_id}:payloads") <= r.pttl(f"{prefix}:job:{job_id}")
+    assert abs(r.pttl(f"{prefix}:job:{job_id}:payloads") - r.pttl(f"{prefix}:job:{job_id}")) < 1000  # expire together
     assert store.get(job_id)["webhook_attempts"] == 3
     store.delete([job_id])
     assert r.exists(f"{prefix}:job:{job_id}:payloads") == 0
