@@ -252,7 +252,7 @@ class Config:
             visibility_timeout_seconds=_int(env, "VISIBILITY_TIMEOUT_SECONDS", 7200, minimum=60),
             worker_metrics_port=_int(env, "WORKER_METRICS_PORT", 0, minimum=0),
             prometheus_multiproc_dir=_str(env, "PROMETHEUS_MULTIPROC_DIR"),
-            worker_heartbeat_ttl_seconds=_float(env, "WORKER_HEARTBEAT_TTL_SECONDS", 15.0, minimum=0.3),
+            worker_heartbeat_ttl_seconds=_float(env, "WORKER_HEARTBEAT_TTL_SECONDS", 15.0, minimum=1.5),
             api_secret=_str(env, "LLM_API_SECRET", "", "LLM_WEBHOOK_SECRET"),
             api_title=_str(env, "API_TITLE", "LLM Workflow Microservice"),
             api_version=_str(env, "API_VERSION", "1.0.0"),
