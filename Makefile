@@ -1,5 +1,7 @@
 # One command to set up and run the main job, one to run the tests (see README.md).
 PYTHON ?= python3
+API_PORT     ?= 8000
+SANDBOX_PORT ?= 8900
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
@@ -16,13 +18,13 @@ $(STAMP): setup.cfg pyproject.toml
 setup: $(STAMP)
 
 demo: setup  ## start Redis + sandbox upstream + worker + API, run the bundled emergency-contacts job, show result and webhook, stop
-	$(BIN)/llm-service dev --demo
+	$(BIN)/llm-service dev --demo --api-port $(API_PORT) --sandbox-port $(SANDBOX_PORT)
 
 dev: setup  ## the same local stack, left running until Ctrl-C
-	$(BIN)/llm-service dev
+	$(BIN)/llm-service dev --api-port $(API_PORT) --sandbox-port $(SANDBOX_PORT)
 
 sandbox: setup  ## only the sandbox upstream (fake WeatherAPI / Places / chat API) on :8900
-	$(BIN)/llm-service sandbox --port 8900
+	$(BIN)/llm-service sandbox --port $(SANDBOX_PORT)
 
 test: setup  ## the whole test suite (starts Redis when none is listening)
 	scripts/ensure-redis
@@ -43,6 +45,7 @@ bench: setup  ## benchmarks (figures as ratios to baselines measured in the same
 	$(BIN)/python bench/fanout.py
 	$(BIN)/python bench/scaling.py
 	$(BIN)/python bench/progress.py
+	$(BIN)/python bench/list_latency.py
 
 clean:
 	rm -rf $(VENV) .dev .pytest_cache *.egg-info

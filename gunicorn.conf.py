@@ -8,8 +8,14 @@ configuration, so it reads its few variables from the environment directly:
 * ``WEB_CONCURRENCY`` (2): worker processes.
 * ``GUNICORN_THREADS`` (16): threads per worker, i.e. concurrent requests per process.
 * ``GUNICORN_TIMEOUT`` (60): seconds a request may take before its worker is restarted.
+* ``PROMETHEUS_MULTIPROC_DIR`` (``<tmp>/llm-service-metrics-<PORT>``): where the worker processes keep their metric
+  values, so that every ``/metrics`` scrape reports the sum over all processes (prometheus_client's multiprocess
+  mode). Emptied when the server starts (counters start from zero with each deployment, as Prometheus expects after
+  a restart); ``child_exit`` marks a dead process's files so its live gauges stop counting.
 """
+import glob
 import os
+import tempfile
 
 
 def _int(name: str, default: int) -> int:
@@ -48,3 +54,20 @@ logconfig_dict = {
 }
 if os.path.isdir("/dev/shm"):
     worker_tmp_dir = "/dev/shm"  # heartbeat files off the (possibly slow, overlay) disk in containers
+
+
+def on_starting(server) -> None:
+    """Runs once in the master before any worker is forked (and before the app is imported), so every worker
+    imports prometheus_client with the multiprocess directory already set."""
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip() or os.path.join(
+        tempfile.gettempdir(), f"llm-service-metrics-{_int('PORT', 8000)}")
+    os.makedirs(path, exist_ok=True)
+    for stale in glob.glob(os.path.join(path, "*.db")):  # the contents only: the directory may be a mount
+        os.remove(stale)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+
+
+def child_exit(server, worker) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

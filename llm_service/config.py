@@ -50,6 +50,14 @@ def _float(env: Mapping[str, str], name: str, default: float, minimum: float | N
     return value
 
 
+def _positive(env: Mapping[str, str], name: str, default: float) -> float:
+    """A number above zero, decimals allowed (``JOB_RETENTION_DAYS=0.0001`` keeps jobs about 9 s, for tests)."""
+    value = _float(env, name, default)
+    if value <= 0:
+        raise ConfigError(f"{name} must be above 0, got {value}")
+    return value
+
+
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
@@ -140,13 +148,16 @@ class Config:
     celery_queue: str = "celery"
     redis_key_prefix: str = "llm"
     worker_concurrency: int = 10
-    job_retention_days: int = 30
+    job_retention_days: float = 30.0
+    job_purge_interval_seconds: float = 300.0
     job_heartbeat_seconds: float = 1.0
     job_lease_seconds: float = 30.0
     sweeper_interval_seconds: float = 10.0
     job_max_recoveries: int = 1
     visibility_timeout_seconds: int = 7200
     worker_metrics_port: int = 0
+    prometheus_multiproc_dir: str = ""
+    worker_heartbeat_ttl_seconds: float = 15.0
 
     # API
     api_secret: str = ""
@@ -234,13 +245,16 @@ class Config:
             celery_queue=_str(env, "CELERY_QUEUE", "celery"),
             redis_key_prefix=_str(env, "REDIS_KEY_PREFIX", "llm"),
             worker_concurrency=concurrency,
-            job_retention_days=_int(env, "JOB_RETENTION_DAYS", 30, minimum=1),
+            job_retention_days=_positive(env, "JOB_RETENTION_DAYS", 30.0),
+            job_purge_interval_seconds=_float(env, "JOB_PURGE_INTERVAL_SECONDS", 300.0, minimum=0.1),
             job_heartbeat_seconds=_float(env, "JOB_HEARTBEAT_SECONDS", 1.0, minimum=0.1),
             job_lease_seconds=_float(env, "JOB_LEASE_SECONDS", 30.0, minimum=1.0),
             sweeper_interval_seconds=_float(env, "SWEEPER_INTERVAL_SECONDS", 10.0, minimum=0.1),
             job_max_recoveries=_int(env, "JOB_MAX_RECOVERIES", 1, minimum=0),
             visibility_timeout_seconds=_int(env, "VISIBILITY_TIMEOUT_SECONDS", 7200, minimum=60),
             worker_metrics_port=_int(env, "WORKER_METRICS_PORT", 0, minimum=0),
+            prometheus_multiproc_dir=_str(env, "PROMETHEUS_MULTIPROC_DIR"),
+            worker_heartbeat_ttl_seconds=_float(env, "WORKER_HEARTBEAT_TTL_SECONDS", 15.0, minimum=1.5),
             api_secret=_str(env, "LLM_API_SECRET", "", "LLM_WEBHOOK_SECRET"),
             api_title=_str(env, "API_TITLE", "LLM Workflow Microservice"),
             api_version=_str(env, "API_VERSION", "1.0.0"),

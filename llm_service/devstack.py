@@ -24,9 +24,12 @@ import urllib.request
 from pathlib import Path
 from typing import Sequence
 
+from .sandbox.keys import DEMO_KEYS
+
 REPO = Path(__file__).resolve().parent.parent
-KEYS = ("OPENROUTER_API_KEY", "WEATHERAPI_API_KEY", "GOOGLE_PLACES_API_KEY")
+KEYS = tuple(DEMO_KEYS)
 DEV_SECRET = "dev-secret-change-me"
+STOP_SECONDS = 10.0  # per process, before SIGKILL
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -47,6 +50,15 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.3)
         return sock.connect_ex((host, port)) == 0
+
+
+def check_ports_free(ports: dict[str, tuple[str, str, int]]) -> None:
+    """Fail at once, in one line, when a port we are about to listen on is taken (rather than waiting for a
+    server that cannot start and blaming it). ``ports``: role -> (flag, make variable, port)."""
+    for role, (flag, variable, port) in ports.items():
+        if port_open(port):
+            raise SystemExit(f"dev: port {port} ({role}) is already in use by another process; choose another "
+                             f"with {flag} N (make: {variable}=N)")
 
 
 def wait_for(check, what: str, timeout: float = 30.0) -> None:
@@ -75,15 +87,18 @@ class Stack:
         print(f"dev: started {name} (pid {process.pid}, log {self.logs / (name + '.log')})")
 
     def stop(self) -> None:
+        """One at a time, newest first (API, worker, sandbox, Redis), each gone before the next is asked: the
+        worker finishes its warm shutdown while Redis still answers, instead of logging connection tracebacks."""
+        if not self.processes:
+            return
         for name, process in reversed(self.processes):
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for name, process in reversed(self.processes):
             try:
-                process.wait(max(0.1, deadline - time.monotonic()))
+                process.wait(STOP_SECONDS)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
         print("dev: stopped")
 
     def check_alive(self) -> None:
@@ -123,12 +138,13 @@ class Stack:
         if not self.real_upstreams:
             env.update({"WEATHERAPI_BASE_URL": f"{sandbox}/weatherapi/v1", "GOOGLE_PLACES_BASE_URL": f"{sandbox}/places",
                         "OPENROUTER_BASE_URL": f"{sandbox}/openai/v1"})
-            for key in KEYS:
-                env[key] = "sandbox"
+            env.update(DEMO_KEYS)
         return env
 
     def run(self) -> int:
         args = self.args
+        check_ports_free({"API": ("--api-port", "API_PORT", args.api_port),
+                          "sandbox": ("--sandbox-port", "SANDBOX_PORT", args.sandbox_port)})
         redis_url = self.redis()
         env = self.environment(redis_url)
         self.start("sandbox", [sys.executable, "-m", "llm_service.sandbox", "--port", str(args.sandbox_port),
@@ -148,18 +164,28 @@ class Stack:
         print(f"dev: X-API-Secret: {env['LLM_API_SECRET']}")
         if args.demo:
             return demo(api, env, args)
+        request = self.state / f"submit_{args.workflow}.json"
+        request.write_text(json.dumps(submit_body(args, webhook=None), indent=2), encoding="utf-8")
         print("dev: running; Ctrl-C stops everything. Try:\n"
               f"  curl -s -X POST {api}/api/v1/workflow -H 'X-API-Secret: {env['LLM_API_SECRET']}' "
-              f"-H 'Content-Type: application/json' -d @workflows/examples/submit_emergency_contacts.json")
+              f"-H 'Content-Type: application/json' -d @{request}")
         while True:
             self.check_alive()
             time.sleep(1)
 
 
-def demo(api: str, env: dict[str, str], args: argparse.Namespace) -> int:
+def submit_body(args: argparse.Namespace, *, webhook: str | None) -> dict:
+    """A submission of the workflow's bundled example input (the demo's, and the one ``make dev`` suggests)."""
     example = json.loads((REPO / "workflows" / "examples" / f"{args.workflow}.json").read_text())
+    body = {"workflow_name": args.workflow, "input_data": example, "priority": 5}
+    if webhook:
+        body["webhook_url"] = webhook
+    return body
+
+
+def demo(api: str, env: dict[str, str], args: argparse.Namespace) -> int:
     hook = f"http://127.0.0.1:{args.sandbox_port}/webhooks/demo"
-    body = {"workflow_name": args.workflow, "input_data": example, "webhook_url": hook, "priority": 5}
+    body = submit_body(args, webhook=hook)
     headers = {"X-API-Secret": env["LLM_API_SECRET"], "Content-Type": "application/json"}
     submitted = _request("POST", f"{api}/api/v1/workflow", body, headers)
     job_id = submitted["job_id"]

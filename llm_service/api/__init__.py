@@ -53,7 +53,7 @@ def create_app(config: Config | None = None, *, services: Services | None = None
     app.extensions[EXTENSION] = ApiContext(
         config=config, services=services, queue=queue,
         submit_limiter=make_submit_limiter(services.redis, config),
-        health=HealthChecker(services.redis, queue, version=config.api_version))
+        health=HealthChecker(services.redis, prefix=config.redis_key_prefix, version=config.api_version))
     register_error_handlers(app)
     install_cors(app, tuple(config.cors_origins))
     register_routes(app)

@@ -1,22 +1,21 @@
-"""``GET /health``: a Redis PING and a worker ping, each bounded to about a second.
+"""``GET /health``: one Redis round trip, bounded to about a second, answers both questions.
 
-The job store's own client waits up to 10 s for Redis (right for job writes, wrong for a health probe that load
-balancers call often), so PING goes through a separate small client on the same server with 1 s timeouts and no
-retries. The worker ping is the queue's ``workers(timeout=1.0)``, but a broker that is down can make it block far
-longer while the client reconnects; it therefore runs in a background thread that the request waits for only
-briefly, and concurrent health requests share the one ping in flight instead of starting more.
+The workers publish heartbeat keys with a TTL (``jobs/presence.py``); reading them tells whether Redis (the job
+store) answers and how many workers are alive, so the answer takes milliseconds instead of waiting out a broker
+ping's reply timeout. The job store's own client waits up to 10 s for Redis (right for job writes, wrong for a probe
+that load balancers call often), so the read goes through a separate small client on the same server with 1 s
+timeouts and no retries.
 """
 from __future__ import annotations
 
-import threading
 import time
-from typing import Any, Callable
+from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from ..jobs.queue import JobQueue
+from ..jobs.presence import WorkerPresence
 from ..jobs.timeutil import epoch_to_iso
 from ..redaction import redact_text
 
@@ -37,76 +36,34 @@ def probe_client(client: Any | None) -> Any | None:
     return redis.Redis(connection_pool=redis.ConnectionPool(connection_class=pool.connection_class, **kwargs))
 
 
-class _Outcome:
-    def __init__(self) -> None:
-        self.done = threading.Event()
-        self.value: Any = None
-
-
-class SharedProbe:
-    """Runs ``probe`` in a daemon thread, at most one at a time: callers that arrive while it runs share it. Each
-    caller waits up to ``wait`` seconds and gets ``timed_out`` when it has not finished by then (or raised)."""
-
-    def __init__(self, probe: Callable[[], Any], *, wait: float, timed_out: Any) -> None:
-        self._probe = probe
-        self._wait = wait
-        self._timed_out = timed_out
-        self._lock = threading.Lock()
-        self._current: _Outcome | None = None
-
-    def __call__(self) -> Any:
-        with self._lock:
-            outcome = self._current
-            if outcome is None:
-                outcome = self._current = _Outcome()
-                threading.Thread(target=self._run, args=(outcome,), name="health-probe", daemon=True).start()
-        if not outcome.done.wait(self._wait):
-            return self._timed_out
-        return outcome.value
-
-    def _run(self, outcome: _Outcome) -> None:
-        try:
-            outcome.value = self._probe()
-        except Exception:  # the probe must answer even when the broker client misbehaves
-            outcome.value = self._timed_out
-        finally:
-            with self._lock:
-                self._current = None
-            outcome.done.set()
-
-
 def _short(exc: BaseException) -> str:
     text = redact_text(str(exc)).strip()
     return f"{type(exc).__name__}: {text}"[:200] if text else type(exc).__name__
 
 
 class HealthChecker:
-    def __init__(self, redis_client: Any | None, queue: JobQueue, *, version: str) -> None:
+    def __init__(self, redis_client: Any | None, *, prefix: str, version: str) -> None:
         self._probe = probe_client(redis_client)
-        self._workers = SharedProbe(lambda: queue.workers(timeout=PROBE_TIMEOUT), wait=PROBE_TIMEOUT + 0.5,
-                                    timed_out=None)
+        self._presence = WorkerPresence(prefix)
         self._version = version
 
-    def redis(self) -> dict:
+    def services(self) -> dict:
+        """``redis`` and ``database`` (the job store, which is Redis: the same check under the name the old
+        service's clients read) and ``celery`` (workers whose heartbeat is live)."""
         if self._probe is None:
-            return {"status": "unhealthy", "error": "Redis is not configured (REDIS_URL)"}
+            store = {"status": "unhealthy", "error": "Redis is not configured (REDIS_URL)"}
+            return {"redis": store, "database": dict(store), "celery": {"status": "unavailable"}}
         try:
-            self._probe.ping()
+            workers = len(self._presence.live(self._probe))
         except (redis.RedisError, OSError) as exc:
-            return {"status": "unhealthy", "error": _short(exc)}
-        return {"status": "healthy"}
-
-    def celery(self) -> dict:
-        workers = self._workers()
-        if workers is None:
-            return {"status": "unavailable"}
-        if workers == 0:
-            return {"status": "no_workers", "workers": 0}
-        return {"status": "healthy", "workers": int(workers)}
+            store = {"status": "unhealthy", "error": _short(exc)}
+            return {"redis": store, "database": dict(store), "celery": {"status": "unavailable"}}
+        celery = {"status": "healthy", "workers": workers} if workers else {"status": "no_workers", "workers": 0}
+        return {"redis": {"status": "healthy"}, "database": {"status": "healthy"}, "celery": celery}
 
     def report(self) -> tuple[dict, int]:
         """The body and its HTTP status: 503 when Redis (the job store) is down, else 200."""
-        services = {"redis": self.redis(), "celery": self.celery()}
+        services = self.services()
         if services["redis"]["status"] != "healthy":
             overall, status = "unhealthy", 503
         elif services["celery"]["status"] != "healthy":

@@ -170,11 +170,13 @@ class RootSchema(Schema):
 class ComponentHealthSchema(Schema):
     status = fields.String(metadata={"enum": ["healthy", "unhealthy", "no_workers", "unavailable"]})
     error = fields.String(metadata={"description": "Short reason when unhealthy."})
-    workers = fields.Integer(metadata={"description": "Workers that answered a ping (celery only)."})
+    workers = fields.Integer(metadata={"description": "Workers whose heartbeat is live (celery only)."})
 
 
 class HealthServicesSchema(Schema):
     redis = fields.Nested(ComponentHealthSchema)
+    database = fields.Nested(ComponentHealthSchema, metadata={
+        "description": "The job store (Redis): the same check as `redis`, under the name older clients read."})
     celery = fields.Nested(ComponentHealthSchema)
 
 

@@ -279,43 +279,60 @@ local nstatus = tonumber(ARGV[7])
 local statuses, fields = {}, {}
 for i = 1, nstatus do statuses[i] = P .. 'jobs:status:' .. ARGV[7 + i] end
 for i = 8 + nstatus, #ARGV do fields[#fields + 1] = ARGV[i] end
-local src
-if nstatus == 0 then
-  if user == '' then src = P .. 'jobs:all' else src = P .. 'jobs:user:' .. user end
-elseif nstatus == 1 and user == '' then
-  src = statuses[1]
+local total, ids = 0, {}
+local function page(src)
+  total = redis.call('ZCOUNT', src, MIN, '+inf')
+  if limit > 0 then ids = redis.call('ZREVRANGEBYSCORE', src, '+inf', MIN, 'LIMIT', offset, limit) end
+end
+if user ~= '' and nstatus > 0 then
+  -- the user's own index intersected with each status index: ZINTERSTORE walks the smaller set, so the cost
+  -- follows this user's jobs, never everyone's
+  local ukey, union = P .. 'jobs:user:' .. user, {'ZUNIONSTORE', TMP, nstatus}
+  for i, s in ipairs(statuses) do
+    local part = TMP .. ':' .. i
+    redis.call('ZINTERSTORE', part, 2, ukey, s, 'WEIGHTS', 1, 0)
+    union[#union + 1] = part
+  end
+  union[#union + 1] = 'AGGREGATE'
+  union[#union + 1] = 'MAX'
+  redis.call(unpack(union))
+  for i = 4, 3 + nstatus do redis.call('DEL', union[i]) end
+  page(TMP)
+  redis.call('DEL', TMP)
+elseif user ~= '' then
+  page(P .. 'jobs:user:' .. user)
+elseif nstatus == 0 then
+  page(P .. 'jobs:all')
+elseif nstatus == 1 then
+  page(statuses[1])
 else
-  src = TMP
-  local args = {'ZUNIONSTORE', TMP, nstatus}
-  for _, k in ipairs(statuses) do args[#args + 1] = k end
-  args[#args + 1] = 'AGGREGATE'
-  args[#args + 1] = 'MAX'
-  redis.call(unpack(args))
-  if user ~= '' then
-    redis.call('ZINTERSTORE', TMP, 2, TMP, P .. 'jobs:user:' .. user, 'WEIGHTS', 1, 0)
+  -- newest first across several status indexes (a job is in exactly one): merge the first offset + limit entries
+  -- of each, so the work follows the page, not the number of jobs
+  local merged = {}
+  for _, s in ipairs(statuses) do
+    total = total + redis.call('ZCOUNT', s, MIN, '+inf')
+    if limit > 0 then
+      local top = redis.call('ZREVRANGEBYSCORE', s, '+inf', MIN, 'WITHSCORES', 'LIMIT', 0, offset + limit)
+      for i = 1, #top, 2 do merged[#merged + 1] = {top[i], tonumber(top[i + 1])} end
+    end
   end
-  redis.call('PEXPIRE', TMP, 60000)
+  table.sort(merged, function(a, b)
+    if a[2] ~= b[2] then return a[2] > b[2] end
+    return a[1] > b[1]
+  end)
+  for i = offset + 1, math.min(#merged, offset + limit) do ids[#ids + 1] = merged[i][1] end
 end
-local total = redis.call('ZCOUNT', src, MIN, '+inf')
 local rows = {}
-if limit > 0 then
-  local ids = redis.call('ZREVRANGEBYSCORE', src, '+inf', MIN, 'LIMIT', offset, limit)
-  for i, id in ipairs(ids) do
-    rows[i] = redis.call('HMGET', P .. 'job:' .. id, unpack(fields))
-  end
-end
-redis.call('DEL', TMP)
+for i, id in ipairs(ids) do rows[i] = redis.call('HMGET', P .. 'job:' .. id, unpack(fields)) end
 return {total, rows}
 """
 
-# KEYS: job hashes; ARGV[1] prefix, ARGV[1 + i] the id of KEYS[i]. Returns {id, status JSON} for each job that
-# existed. Index entries are removed even when the hash already expired.
-DELETE = r"""
-local P = ARGV[1]
+# A Lua function shared by DELETE and PURGE: remove one job (hash, sub-keys, every index entry); returns its status
+# JSON, or nil when the hash had already expired (its index entries are removed all the same).
+_REMOVE_JOB = r"""
 local STATUSES = {'pending', 'queued', 'processing', 'completed', 'failed', 'cancelled'}
-local out = {}
-for i, key in ipairs(KEYS) do
-  local id = ARGV[i + 1]
+local function remove_job(P, id)
+  local key = P .. 'job:' .. id
   local status = redis.call('HGET', key, 'status')
   local user = redis.call('HGET', key, 'user_id')
   redis.call('ZREM', P .. 'jobs:all', id)
@@ -330,9 +347,19 @@ for i, key in ipairs(KEYS) do
       redis.call('SREM', P .. 'jobs:users', user)
     end
   end
-  redis.call('DEL', key, key .. ':steps', key .. ':usage', key .. ':webhooks', key .. ':lease', key .. ':cancel',
-    key .. ':receipt')
-  if status then out[#out + 1] = {id, status} end
+  redis.call('DEL', key, key .. ':steps', key .. ':usage', key .. ':webhooks', key .. ':payloads', key .. ':lease',
+    key .. ':cancel', key .. ':receipt')
+  return status
+end
+"""
+
+# KEYS: job hashes; ARGV[1] prefix, ARGV[1 + i] the id of KEYS[i]. Returns {id, status JSON} for each job that
+# existed. Index entries are removed even when the hash already expired.
+DELETE = _REMOVE_JOB + r"""
+local out = {}
+for i = 1, #KEYS do
+  local status = remove_job(ARGV[1], ARGV[i + 1])
+  if status then out[#out + 1] = {ARGV[i + 1], status} end
 end
 return out
 """
@@ -360,5 +387,24 @@ if ARGV[4] ~= '' then
   redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])
   redis.call('SADD', KEYS[5], ARGV[4])
 end
+return 1
+"""
+
+# The retention purge, one batch per call: ARGV[1] prefix, ARGV[2] the exclusive upper score ("(<epoch>"), ARGV[3]
+# the batch size. Removes the oldest jobs created before the window from everything (as DELETE does); returns how
+# many it removed (fewer than the batch size: nothing older is left).
+PURGE = _REMOVE_JOB + r"""
+local ids = redis.call('ZRANGEBYSCORE', ARGV[1] .. 'jobs:all', '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
+for _, id in ipairs(ids) do remove_job(ARGV[1], id) end
+return #ids
+"""
+
+# A webhook payload, stored once per job and content (attempts refer to it by ARGV[7], its digest; ARGV[8] the
+# payload JSON). Returns 0 when the job does not exist.
+SAVE_WEBHOOK_PAYLOAD = _JOB_PRELUDE + r"""
+if redis.call('EXISTS', KEY) == 0 then return 0 end
+local payloads = KEY .. ':payloads'
+redis.call('HSETNX', payloads, ARGV[7], ARGV[8])
+expire_with_job(payloads)
 return 1
 """

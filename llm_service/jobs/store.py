@@ -18,7 +18,9 @@ The contract is ``.dev/JOBSTORE_CONTRACT.md``. What this module adds to it:
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
+import math
 import time
 import uuid
 from dataclasses import dataclass
@@ -162,18 +164,19 @@ class _Keys:
 class JobStore:
     """Job records and their indexes in Redis; see the module docstring and the contract."""
 
-    def __init__(self, redis_client: redis.Redis, *, prefix: str = "llm", retention_days: int = 30,
+    def __init__(self, redis_client: redis.Redis, *, prefix: str = "llm", retention_days: float = 30,
                  clock: Callable[[], float] = time.time, webhook_safety_delay: float = 30.0) -> None:
         """``webhook_safety_delay``: how long after a job ends its webhook falls due in ``P:webhooks:due`` unless
         the caller reschedules it (it normally delivers at once): a process dying between ``finish`` and
         enqueuing the delivery leaves it to the due-webhook sweep instead of losing it. Not zero, so the sweep
         does not race the immediate delivery."""
-        if retention_days < 1:
-            raise ValueError("retention_days must be at least 1")
+        if not retention_days > 0:
+            raise ValueError("retention_days must be above 0")
         self._webhook_safety_ms = epoch_to_ms(max(0.0, webhook_safety_delay))
         self._r = redis_client
         self._k = _Keys(prefix)
         self._retention_days = retention_days
+        self._record_ttl = math.ceil((retention_days + 1) * _DAY)  # whole seconds, for EXPIRE
         self._clock = clock
         self._create = redis_client.register_script(lua.CREATE)
         self._claim = redis_client.register_script(lua.CLAIM)
@@ -187,6 +190,8 @@ class JobStore:
         self._list = redis_client.register_script(lua.LIST)
         self._delete = redis_client.register_script(lua.DELETE)
         self._drop_empty_user = redis_client.register_script(lua.DROP_EMPTY_USER)
+        self._purge = redis_client.register_script(lua.PURGE)
+        self._save_webhook_payload = redis_client.register_script(lua.SAVE_WEBHOOK_PAYLOAD)
 
     # ---------------------------------------------------------------------------------------------- helpers
 
@@ -234,7 +239,7 @@ class JobStore:
         pairs = [item for pair in encoded.items() for item in pair]
         keys = [key, self._k.all, self._k.status("queued"), self._k.user(user_id) if user_id else "", self._k.users]
         try:
-            created = self._create(keys=keys, args=[job_id, score, (self._retention_days + 1) * _DAY,
+            created = self._create(keys=keys, args=[job_id, score, self._record_ttl,
                                                    user_id or "", *pairs])
         except _UNAVAILABLE as exc:
             return self._settle_interrupted_create(key, encoded, exc)
@@ -509,12 +514,42 @@ class JobStore:
 
     @_translating_outages
     def record_webhook_attempt(self, job_id: str, attempt: dict) -> None:
-        """Append one delivery attempt and set ``webhook_attempts`` to the number recorded."""
-        self._append_entries(job_id, "webhooks", "webhook_attempts", [attempt])
+        """Append one delivery attempt and set ``webhook_attempts`` to the number recorded (one round trip).
+
+        The attempt's ``payload`` (tens of KB with a large result) is stored once per job and content in
+        ``P:job:<id>:payloads``, not once per attempt: attempts of one event differ only in the payload's
+        ``timestamp``, which is the attempt's own ``attempted_at``, so the stored copy leaves it out and the attempt
+        keeps a ``payload_ref``. :meth:`webhook_attempts` puts the payload back together.
+        """
+        pipe = self._r.pipeline(transaction=False)
+        payload = attempt.get("payload")
+        if isinstance(payload, dict):
+            encoded = _enc({**payload, "timestamp": None} if "timestamp" in payload else payload)
+            ref = hashlib.sha256(encoded.encode("utf-8")).hexdigest()[:16]
+            keys, args = self._job_args(job_id)
+            self._save_webhook_payload(keys=keys, args=[*args, ref, encoded], client=pipe)
+            attempt = {**{k: v for k, v in attempt.items() if k != "payload"}, "payload_ref": ref}
+        self._append_entries(job_id, "webhooks", "webhook_attempts", [attempt], client=pipe)
+        pipe.execute()
 
     @_translating_outages
     def webhook_attempts(self, job_id: str) -> list[dict]:
-        return self._entries(job_id, "webhooks")
+        """Every recorded attempt, each with its full ``payload`` (see :meth:`record_webhook_attempt`)."""
+        pipe = self._r.pipeline(transaction=False)
+        pipe.lrange(self._k.sub(job_id, "webhooks"), 0, -1)
+        pipe.hgetall(self._k.sub(job_id, "payloads"))
+        raw_attempts, raw_payloads = pipe.execute()
+        payloads = {_text(ref): value for ref, value in raw_payloads.items()}
+        attempts = []
+        for attempt in (_dec(item) for item in raw_attempts):
+            ref = attempt.pop("payload_ref", None)
+            if ref is not None and ref in payloads:
+                payload = _dec(payloads[ref])
+                if "timestamp" in payload:
+                    payload["timestamp"] = attempt.get("attempted_at")
+                attempt["payload"] = payload
+            attempts.append(attempt)
+        return attempts
 
     @_translating_outages
     def set_webhook_state(self, job_id: str, state: str, *, next_attempt_at: float | None = None,
@@ -540,22 +575,24 @@ class JobStore:
 
     # ---------------------------------------------------------------------------------------------- retention
 
+    PURGE_BATCH = 500
+
     @_translating_outages
     def purge_expired(self) -> int:
-        """Drop index entries older than the retention window; returns how many jobs left ``jobs:all``.
+        """Remove every job created before the retention window (hash, sub-keys, every index entry); returns how
+        many. The worker's maintenance loop calls it on a schedule (``JOB_PURGE_INTERVAL_SECONDS``), so indexes
+        hold only jobs inside the window and list calls never wade through years of dead ids.
 
-        The hashes expire by themselves a day later. Idempotent, so it needs no lock; list and count queries
-        already ignore these entries, so running it late changes no answer.
+        Batches of :attr:`PURGE_BATCH` jobs, one Lua call each, so Redis is never blocked for long. Idempotent;
+        user indexes left behind by hashes that expired on their own are trimmed last.
         """
         cutoff = f"({self._cutoff()!r}"  # exclusive: entries exactly at the cutoff are still inside the window
-        expired = [_text(j) for j in self._r.zrangebyscore(self._k.all, "-inf", cutoff)]
-        pipe = self._r.pipeline(transaction=False)
-        pipe.zremrangebyscore(self._k.all, "-inf", cutoff)
-        for status in STATUSES:
-            pipe.zremrangebyscore(self._k.status(status), "-inf", cutoff)
-        for start in range(0, len(expired), 500):
-            pipe.zrem(self._k.due, *expired[start:start + 500])
-        removed = pipe.execute()[0]
+        removed = 0
+        while True:
+            batch = int(self._purge(args=[self._k.p, cutoff, self.PURGE_BATCH]))
+            removed += batch
+            if batch < self.PURGE_BATCH:
+                break
         users = [_text(u) for u in self._r.sscan_iter(self._k.users)]
         if users:
             pipe = self._r.pipeline(transaction=False)
@@ -564,7 +601,7 @@ class JobStore:
             for user in users:
                 self._drop_empty_user(keys=[self._k.user(user), self._k.users], args=[user], client=pipe)
             pipe.execute()
-        return int(removed)
+        return removed
 
 
 def _canonical_uuid(text: str) -> str | None:

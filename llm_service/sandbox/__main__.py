@@ -2,15 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import signal
 import threading
 from typing import Sequence
 
+from .keys import DEMO_KEYS
 from .server import SandboxServer
-
-PLACEHOLDER_KEYS = {
-    "WEATHERAPI_API_KEY": "sandbox", "GOOGLE_PLACES_API_KEY": "sandbox", "OPENROUTER_API_KEY": "sandbox",
-}
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -37,7 +35,7 @@ def banner(server: SandboxServer, webhook_secret: str | None) -> str:
         "",
         " Point llm-service at it with these environment variables:",
         *(f"   {name}={value}" for name, value in server.base_urls().items()),
-        *(f"   {name}={value}   (any non-empty key is accepted)" for name, value in PLACEHOLDER_KEYS.items()),
+        *(f"   {name}={value}   (any non-empty key is accepted)" for name, value in DEMO_KEYS.items()),
         "",
         f" Webhook receiver: {server.webhook_url('<name>')}"
         + ("  (signatures checked)" if webhook_secret else "  (no --webhook-secret: signatures unchecked)"),
@@ -51,7 +49,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     server = SandboxServer(args.host, args.port, latency_ms=args.latency_ms, webhook_secret=args.webhook_secret,
                            webhook_status=args.webhook_status, quiet=False, access_log=args.access_log)
-    server.start()
+    try:
+        server.start()
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        raise SystemExit(f"sandbox: port {args.port} is already in use by another process; choose another with "
+                         f"--port N (make: SANDBOX_PORT=N)") from None
     print(banner(server, args.webhook_secret), flush=True)
     done = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

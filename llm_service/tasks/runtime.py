@@ -24,12 +24,16 @@ import time
 import uuid
 from typing import Any, Callable, Mapping
 
+import redis
+
 from ..config import Config
 from ..engine import WorkflowError
 from ..engine.errors import ConfigurationError, error_context
 from ..engine.ports import CancelFlag
 from ..jobs import JobStore, StoreUnavailable
+from ..jobs.presence import WorkerPresence
 from ..jobs.queue import JobQueue, QueueUnavailable
+from ..jobs.timeutil import epoch_to_iso
 from ..logs import event
 from ..observability import WorkerMetrics, worker_metrics
 from ..services import Services
@@ -180,6 +184,7 @@ class WorkerRuntime:
         self.progress_delay = PROGRESS_DELAY
         self._buffers: dict[str, ProgressBuffer] = {}  # progress of the jobs running here, flushed by maintenance
         self._buffers_lock = threading.Lock()
+        self.presence = WorkerPresence(config.redis_key_prefix)
 
     # -- jobs ---------------------------------------------------------------------------------------------------
 
@@ -265,6 +270,7 @@ class WorkerRuntime:
 
     def stop(self) -> None:
         self._stop.set()
+        self._withdraw_presence()
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -276,7 +282,8 @@ class WorkerRuntime:
 
     def maintenance_tick(self, *, force: bool = False) -> None:
         """Progress of running jobs (every tick), heartbeats and cancel checks (JOB_HEARTBEAT_SECONDS), due
-        webhooks (~1 s), the sweeper (SWEEPER_INTERVAL_SECONDS). ``force`` runs them all now (tests)."""
+        webhooks (~1 s), the sweeper (SWEEPER_INTERVAL_SECONDS), then housekeeping (worker presence, retention
+        purge). ``force`` runs them all now (tests)."""
         config = self.config
         self._flush_progress()
         if force or self._due("heartbeat", config.job_heartbeat_seconds):
@@ -294,6 +301,7 @@ class WorkerRuntime:
             self._dispatch_due_webhooks()
         if force or self._due("sweep", config.sweeper_interval_seconds):
             self._sweep()
+        self._housekeeping(force)
 
     def _flush_progress(self) -> None:
         with self._buffers_lock:
@@ -361,6 +369,46 @@ class WorkerRuntime:
                         self._dispatch_webhook(job_id, _EVENTS[outcome], attempt=1)
             except (StoreUnavailable, QueueUnavailable):
                 log.warning("could not act on recovered job %s now", job_id, extra={"job_id": job_id})
+
+    # -- presence and retention -------------------------------------------------------------------------------
+
+    def _housekeeping(self, force: bool) -> None:
+        """The worker's heartbeat key (every third of WORKER_HEARTBEAT_TTL_SECONDS; ``/health`` and the container
+        healthcheck read it) and the retention purge (JOB_PURGE_INTERVAL_SECONDS, one worker at a time)."""
+        if force or self._due("presence", self.config.worker_heartbeat_ttl_seconds / 3):
+            self._publish_presence()
+        if force or self._due("purge", self.config.job_purge_interval_seconds):
+            self._purge_expired()
+
+    def _publish_presence(self) -> None:
+        if self.services.redis is None:
+            return
+        info = {"hostname": socket.gethostname(), "pid": os.getpid(), "concurrency": self.config.worker_concurrency,
+                "running": len(self.leases), "at": epoch_to_iso(self.clock())}
+        try:
+            self.presence.publish(self.services.redis, self.worker_id, info, self.config.worker_heartbeat_ttl_seconds)
+        except (redis.RedisError, OSError):
+            self._store_failed_at = time.monotonic()
+
+    def _withdraw_presence(self) -> None:
+        """A clean shutdown leaves the live count at once instead of after the TTL."""
+        if self.services.redis is None:
+            return
+        try:
+            self.presence.withdraw(self.services.redis, self.worker_id)
+        except (redis.RedisError, OSError):
+            pass  # the key expires by itself
+
+    def _purge_expired(self) -> None:
+        try:
+            if not self.store.try_lock("purge", self.config.job_purge_interval_seconds * 0.8):
+                return
+            removed = self.store.purge_expired()
+        except StoreUnavailable:
+            self._store_failed_at = time.monotonic()
+            return
+        if removed:
+            event(log, "jobs.purged", removed=removed, retention_days=self.config.job_retention_days)
 
     # -- helpers ------------------------------------------------------------------------------------------------
 

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import re
-import threading
+import time
 
 import pytest
 
 from llm_service.api import create_app
-from llm_service.api.health import SharedProbe
 from llm_service.api.queueing import UnavailableQueue
+from llm_service.jobs.presence import WorkerPresence
 from tests.api.support import AUTH
 
 ISO_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
@@ -23,19 +23,25 @@ def test_root_describes_the_service(make_api):
 
 # ---------------------------------------------------------------------------------------------------- health
 
+def live_workers(api, count: int, ttl: float = 30.0) -> None:
+    for n in range(count):
+        WorkerPresence(api.config.redis_key_prefix).publish(api.services.redis, f"host-{n}:1:ab", {"hostname": "h"},
+                                                            ttl)
+
+
 def test_health_is_healthy_with_redis_and_workers(api):
-    api.queue.worker_count = 3
+    live_workers(api, 3)
     response = api.client.get("/health")
     assert response.status_code == 200
     body = response.get_json()
     assert body["status"] == "healthy"
-    assert body["services"] == {"redis": {"status": "healthy"}, "celery": {"status": "healthy", "workers": 3}}
+    assert body["services"] == {"redis": {"status": "healthy"}, "database": {"status": "healthy"},
+                                "celery": {"status": "healthy", "workers": 3}}
     assert body["version"] == api.config.api_version and ISO_Z.match(body["timestamp"])
-    assert api.queue.ping_timeouts == [1.0]
+    assert api.queue.ping_timeouts == []  # served from the heartbeats, no broker round trip
 
 
 def test_health_is_degraded_without_workers(api):
-    api.queue.worker_count = 0
     response = api.client.get("/health")
     assert response.status_code == 200
     body = response.get_json()
@@ -43,10 +49,13 @@ def test_health_is_degraded_without_workers(api):
     assert body["services"]["celery"] == {"status": "no_workers", "workers": 0}
 
 
-def test_health_is_degraded_when_the_broker_is_unreachable(api):
-    api.queue.worker_count = None
+def test_health_turns_degraded_when_the_last_heartbeat_expires(api):
+    live_workers(api, 1, ttl=0.3)
+    assert api.client.get("/health").get_json()["status"] == "healthy"
+    time.sleep(0.4)
     body = api.client.get("/health").get_json()
-    assert body["status"] == "degraded" and body["services"]["celery"] == {"status": "unavailable"}
+    assert body["status"] == "degraded" and body["services"]["celery"] == {"status": "no_workers", "workers": 0}
+    assert api.services.redis.smembers(f"{api.config.redis_key_prefix}:workers") == set()  # forgotten
 
 
 def test_health_is_503_unhealthy_when_redis_is_down(make_api, unreachable_services):
@@ -58,6 +67,8 @@ def test_health_is_503_unhealthy_when_redis_is_down(make_api, unreachable_servic
     redis_health = body["services"]["redis"]
     assert redis_health["status"] == "unhealthy" and "ConnectionError" in redis_health["error"]
     assert len(redis_health["error"]) <= 200
+    assert body["services"]["database"] == redis_health  # the job store is Redis
+    assert body["services"]["celery"] == {"status": "unavailable"}
 
 
 def test_health_ping_uses_its_own_short_timeouts(api):
@@ -70,7 +81,7 @@ def test_health_ping_uses_its_own_short_timeouts(api):
 def test_without_the_celery_side_the_app_still_starts_and_refuses_submissions(api):
     app = create_app(api.config, services=api.services, queue=UnavailableQueue("celery not installed"))
     client = app.test_client()
-    assert client.get("/health").get_json()["services"]["celery"] == {"status": "unavailable"}
+    assert client.get("/health").get_json()["services"]["celery"] == {"status": "no_workers", "workers": 0}
     response = client.post("/api/v1/workflow", json={"workflow_name": "greeting", "input_data": {}}, headers=AUTH)
     assert response.status_code == 503
     assert api.job_keys() == []
@@ -157,34 +168,3 @@ def test_cors_wildcard_echoes_any_origin(make_api):
     api = make_api(cors_origins=("*",))
     response = api.client.get("/", headers={"Origin": "https://anything.example"})
     assert response.headers["Access-Control-Allow-Origin"] == "https://anything.example"
-
-
-# ---------------------------------------------------------------------------------------------------- probes
-
-def test_health_reports_the_broker_unavailable_when_the_worker_ping_raises(api, monkeypatch):
-    def broken(timeout=1.0):
-        raise RuntimeError("kombu exploded")
-
-    queue = api.queue
-    monkeypatch.setattr(queue, "workers", broken)
-    app = create_app(api.config, services=api.services, queue=queue)
-    body = app.test_client().get("/health").get_json()
-    assert body["status"] == "degraded" and body["services"]["celery"] == {"status": "unavailable"}
-
-
-def test_a_hanging_probe_times_out_and_concurrent_callers_share_it():
-    release, calls = threading.Event(), []
-
-    def probe():
-        calls.append(1)
-        release.wait(10)
-        return 4
-
-    shared = SharedProbe(probe, wait=0.05, timed_out="timed out")
-    assert shared() == "timed out"
-    assert shared() == "timed out"
-    assert len(calls) == 1  # the second caller joined the ping in flight instead of starting another
-    release.set()
-    assert any(shared() == 4 for _ in range(1000))  # once it finishes, its answer is served
-    assert SharedProbe(lambda: 4, wait=5, timed_out=None)() == 4
-    assert SharedProbe(lambda: 1 / 0, wait=5, timed_out="failed")() == "failed"

@@ -144,6 +144,23 @@ def test_docs_page_loads_swagger_ui_with_the_document(api):
     assert response.status_code == 200 and response.mimetype == "text/html"
     page = response.get_data(as_text=True)
     assert "swagger-ui" in page and '"/openapi.json"' in page
+    assert "//" not in page  # no other host (no URL with a scheme or protocol-relative): works offline
+
+
+def test_docs_assets_are_served_from_the_installed_package(api):
+    page = api.client.get("/docs").get_data(as_text=True)
+    assets = re.findall(r'(?:href|src)="(/docs/assets/[^"]+)"', page)
+    assert {"/docs/assets/swagger-ui.css", "/docs/assets/swagger-ui-bundle.js"} <= set(assets)
+    for path in assets:
+        response = api.client.get(path)
+        assert response.status_code == 200 and len(response.data) > 500, path
+        response.close()
+    bundle = api.client.get("/docs/assets/swagger-ui-bundle.js")
+    assert bundle.mimetype == "text/javascript" and b"SwaggerUIBundle" in bundle.data
+    bundle.close()
+    for wrong in ("index.html", "..%2Fsetup.py", "swagger-ui.js.map"):
+        response = api.client.get(f"/docs/assets/{wrong}")
+        assert response.status_code == 404 and response.get_json()["detail"]["error"] == "NotFound"
 
 
 def test_docs_title_is_escaped(make_api):

@@ -3,6 +3,10 @@ from __future__ import annotations
 
 import logging
 import logging.config
+import os
+import re
+import subprocess
+import time
 import runpy
 import sys
 import uuid
@@ -90,3 +94,56 @@ def test_default_queue_is_the_celery_queue_when_available():
     from llm_service.tasks.queue import CeleryJobQueue
 
     assert isinstance(_default_queue(Config()), CeleryJobQueue)
+
+
+# ---------------------------------------------------------------------------------------------- metrics under gunicorn
+
+def _root_requests(metrics_text: str) -> float:
+    found = re.search(r'^llm_api_requests_total\{endpoint="meta.root",method="GET",status="200"\} (\S+)$',
+                      metrics_text, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_metrics_are_summed_over_two_gunicorn_processes(tmp_path, prefix):
+    """Worker processes each count their own requests; every scrape must report the sum (multiprocess mode),
+    where before scrapes alternated between the processes' own counts. ``--max-requests`` replaces workers while
+    the requests arrive, so several processes (also dead ones) hold part of the count whichever one accepts."""
+    import requests
+
+    from tests.integration.stack import BIN, api_command, free_port
+
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    (metrics_dir / "counter_99999.db").write_bytes(b"stale from the last deployment")
+    port = free_port()
+    command = [part for part in api_command(port) if part not in ("--workers", "1")] + ["--workers", "2", "--max-requests", "15"]
+    env = {**os.environ, "LLM_API_SECRET": "metrics-secret-0123456789", "REDIS_URL": "redis://127.0.0.1:6379/15",
+           "REDIS_KEY_PREFIX": prefix, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), "LOG_LEVEL": "warning"}
+    server = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while not _answers(url):
+            assert time.monotonic() < deadline and server.poll() is None, "gunicorn did not start 2 workers"
+            time.sleep(0.1)
+        for _ in range(40):
+            assert requests.get(url + "/", headers={"Connection": "close"}, timeout=5).status_code == 200
+        scrapes = [_root_requests(requests.get(url + "/metrics", headers={"Connection": "close"}, timeout=5).text)
+                   for _ in range(6)]
+        assert scrapes == [40.0] * len(scrapes)
+        assert not (metrics_dir / "counter_99999.db").exists()  # cleared at start
+        pids = {path.stem.split("_")[-1] for path in metrics_dir.glob("counter_*.db")}
+        assert len(pids) >= 2  # the count really was spread over processes
+    finally:
+        server.terminate()
+        server.wait(15)
+
+
+def _answers(url: str) -> bool:
+    import requests
+
+    try:
+        requests.get(url + "/health", timeout=1)
+        return True
+    except requests.RequestException:
+        return False

@@ -17,7 +17,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from llm_service.jobs import RECORD_DEFAULTS, STATUSES, DuplicateJob, JobStore, StoreUnavailable
-from llm_service.jobs.timeutil import iso_to_epoch, iso_to_ms
+from llm_service.jobs.timeutil import epoch_to_ms, iso_to_epoch, iso_to_ms, ms_to_iso
 
 DAY = 86400
 HOOK = "https://hooks.example.com/done"
@@ -577,6 +577,24 @@ def test_list_jobs_summary_fields_and_validation(store):
         store.list_jobs(statuses=None, user_id=None, since=None, limit=-1, offset=0)
 
 
+def test_multi_status_pages_match_the_full_newest_first_order(store, clock):
+    """Several statuses (with and without a user) are merged page by page; the pages must be exactly the slices of
+    the full newest-first list, ties on the creation time included."""
+    statuses = ["queued", "processing", "completed", "failed", "cancelled"]
+    for n in range(30):
+        if n % 4 == 0:
+            clock.advance(1)  # several jobs share each creation time
+        drive(store, new_job(store, user_id=f"u{n % 2}")["job_id"], statuses[n * 7 % 5])
+    for user in (None, "u1"):
+        everything, _ = store.list_jobs(statuses=None, user_id=user, since=None, limit=100, offset=0)
+        for wanted in (["completed", "failed"], ["queued", "processing", "cancelled"]):
+            expected = [j["job_id"] for j in everything if j["status"] in wanted]
+            for offset, limit in ((0, 4), (3, 5), (8, 100), (0, 0)):
+                page, total = store.list_jobs(statuses=wanted, user_id=user, since=None, limit=limit, offset=offset)
+                assert total == len(expected)
+                assert [j["job_id"] for j in page] == expected[offset:offset + limit]
+
+
 def test_list_leaves_no_scratch_keys(store, r, prefix):
     for user in ("u1", "u2"):
         new_job(store, user_id=user)
@@ -601,7 +619,8 @@ def test_expired_jobs_leave_lists_counts_and_indexes(store, r, prefix, clock):
     assert {m.decode() if isinstance(m, bytes) else m for m in r.smembers(f"{prefix}:jobs:users")} == {"stays"}
     assert r.zscore(f"{prefix}:jobs:status:failed", old_shared) is None
     assert r.zscore(f"{prefix}:webhooks:due", old_shared) is None
-    assert store.get(old) is not None  # the hash itself expires on its own, a day after the window
+    assert store.get(old) is None and store.get(old_shared) is None and store.get(fresh) is not None
+    assert not [k for k in all_keys(r, prefix) if old in k or old_shared in k]
     assert store.purge_expired() == 0
 
 
@@ -667,6 +686,31 @@ def test_usage_steps_and_attempts_round_trip_and_expire_with_the_job(store, r, p
 
 
 # ------------------------------------------------------------------------------------------------------ webhooks
+
+def test_webhook_attempts_store_the_payload_once_and_read_back_whole(store, r, prefix, clock):
+    job_id = new_job(store, webhook_url=HOOK)["job_id"]
+    drive(store, job_id, "completed")
+    result = {"output": {"contacts": ["x" * 100] * 370}}  # ~37 KB, like emergency_contacts
+    for number in (1, 2, 3):
+        clock.advance(5)
+        stamp = ms_to_iso(epoch_to_ms(clock()))
+        store.record_webhook_attempt(job_id, {
+            "attempt_number": number, "event": "workflow.completed", "attempted_at": stamp, "http_status": 500,
+            "payload": {"event": "workflow.completed", "job_id": job_id, "timestamp": stamp, "result": result}})
+    attempts = store.webhook_attempts(job_id)
+    assert [a["attempt_number"] for a in attempts] == [1, 2, 3]
+    for attempt in attempts:
+        assert attempt["payload"] == {"event": "workflow.completed", "job_id": job_id,
+                                      "timestamp": attempt["attempted_at"], "result": result}
+        assert "payload_ref" not in attempt
+    stored = r.lrange(f"{prefix}:job:{job_id}:webhooks", 0, -1)
+    assert sum(len(item) for item in stored) < 1000  # the attempts hold a reference, not ~37 KB each
+    assert r.hlen(f"{prefix}:job:{job_id}:payloads") == 1
+    assert abs(r.pttl(f"{prefix}:job:{job_id}:payloads") - r.pttl(f"{prefix}:job:{job_id}")) < 1000  # expire together
+    assert store.get(job_id)["webhook_attempts"] == 3
+    store.delete([job_id])
+    assert r.exists(f"{prefix}:job:{job_id}:payloads") == 0
+
 
 def test_webhook_state_and_due_queue(store, clock):
     first, second, third = (new_job(store, webhook_url=HOOK)["job_id"] for _ in range(3))

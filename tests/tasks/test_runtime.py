@@ -239,3 +239,41 @@ def test_no_job_is_recovered_until_live_workers_could_renew_their_leases_after_a
     time.sleep(0.35)  # one lease period (0.3 s) after the outage
     runtime.maintenance_tick(force=True)
     assert runtime.store.get(job_id)["status"] == "queued"
+
+
+# ---------------------------------------------------------------------------------------------- presence, retention
+
+def test_maintenance_publishes_the_workers_heartbeat_and_stop_withdraws_it(runtime, redis_client, redis_prefix):
+    from llm_service.jobs.presence import WorkerPresence
+
+    presence = WorkerPresence(redis_prefix)
+    assert presence.live(redis_client) == []
+    runtime.maintenance_tick(force=True)
+    [published] = presence.live(redis_client)
+    assert published["worker_id"] == runtime.worker_id and published["running"] == 0
+    assert 0 < redis_client.pttl(f"{redis_prefix}:worker:{runtime.worker_id}") <= 15000
+    runtime.stop()
+    assert presence.live(redis_client) == []
+
+
+def test_the_scheduled_purge_removes_expired_jobs_once_per_interval(runtime, redis_client, redis_prefix):
+    from tests.support import EpochClock
+
+    clock = EpochClock()
+    runtime.store = JobStore(redis_client, prefix=redis_prefix, retention_days=0.0001, clock=clock)  # ~8.6 s
+    expired = [submit(runtime, user_id="u1") for _ in range(2)]
+    clock.advance(10)
+    fresh = submit(runtime, user_id="u1")
+    runtime.maintenance_tick(force=True)
+    assert [j["job_id"] for j in runtime.store.list_jobs(statuses=None, user_id="u1", since=None, limit=10,
+                                                          offset=0)[0]] == [fresh]
+    for job_id in expired:
+        assert runtime.store.get(job_id) is None
+        assert redis_client.zscore(f"{redis_prefix}:jobs:all", job_id) is None
+        assert redis_client.zscore(f"{redis_prefix}:jobs:user:u1", job_id) is None
+    clock.advance(10)
+    runtime.maintenance_tick(force=True)  # within JOB_PURGE_INTERVAL_SECONDS: another worker holds the lock
+    assert runtime.store.get(fresh) is not None
+    redis_client.delete(f"{redis_prefix}:lock:purge")
+    runtime.maintenance_tick(force=True)
+    assert runtime.store.get(fresh) is None
