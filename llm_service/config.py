@@ -154,6 +154,7 @@ class Config:
     cors_origins: tuple = ("http://localhost:3000",)
     submit_rate_limit: int = 0
     submit_rate_window_seconds: int = 60
+    idempotency_ttl_seconds: int = 86400
 
     # Webhooks and email
     webhook_secret: str = ""
@@ -247,6 +248,7 @@ class Config:
                                if o.strip()),
             submit_rate_limit=_int(env, "SUBMIT_RATE_LIMIT", 0, minimum=0),
             submit_rate_window_seconds=_int(env, "SUBMIT_RATE_WINDOW_SECONDS", 60, minimum=1),
+            idempotency_ttl_seconds=_int(env, "IDEMPOTENCY_TTL_SECONDS", 86400, minimum=1),
             webhook_secret=webhook_secret,
             webhook_timeout_seconds=_float(env, "WEBHOOK_TIMEOUT", 30.0, minimum=0.1),
             webhook_max_retries=_int(env, "WEBHOOK_MAX_RETRIES", 3, minimum=0),

@@ -347,12 +347,34 @@ redis.call('SREM', KEYS[2], ARGV[1])
 return 1
 """
 
-# Create a job in one round trip. KEYS: job hash, all index, queued index, user index (or ''), users set.
-# ARGV: job id, score, hash TTL seconds, user id ('' = none), then field/value pairs (values JSON-encoded).
-# Returns 1, or 0 when the id exists. Arguments are validated in Python first, so no command here can fail midway.
-CREATE = r"""
+# An idempotency key holds "<job id>|<request fingerprint>"; this answers {job id, fingerprint} while that job
+# exists, else nil.
+_NAMED_JOB = r"""
+local function named_job(key, prefix)
+  local taken = redis.call('GET', key)
+  if not taken then return nil end
+  local sep = string.find(taken, '|', 1, true)
+  if not sep then return nil end
+  local job_id = string.sub(taken, 1, sep - 1)
+  if redis.call('EXISTS', prefix .. 'job:' .. job_id) == 0 then return nil end
+  return {job_id, string.sub(taken, sep + 1)}
+end
+"""
+
+# Create a job in one round trip. KEYS: job hash, all index, queued index, user index (or ''), users set, idempotency
+# key (or ''). ARGV: job id, score, hash TTL seconds, user id ('' = none), idempotency key TTL ms, request fingerprint,
+# key prefix, then field/value pairs (values JSON-encoded). Returns 1, or 0 when the id exists, or
+# {job id, fingerprint} when the idempotency key already names a job that still exists (a key whose job was deleted
+# is taken over). The key and the job are written together, so of concurrent requests with one key exactly one
+# creates a job, and a re-sent call finds its own job id. Arguments are validated in Python first, so no command
+# here can fail midway.
+CREATE = _NAMED_JOB + r"""
+if KEYS[6] ~= '' then
+  local named = named_job(KEYS[6], ARGV[7])
+  if named then return named end
+end
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+redis.call('HSET', KEYS[1], unpack(ARGV, 8))
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
@@ -360,5 +382,12 @@ if ARGV[4] ~= '' then
   redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])
   redis.call('SADD', KEYS[5], ARGV[4])
 end
+if KEYS[6] ~= '' then redis.call('SET', KEYS[6], ARGV[1] .. '|' .. ARGV[6], 'PX', ARGV[5]) end
 return 1
+"""
+
+# KEYS[1] an idempotency key; ARGV[1] the key prefix. The {job id, fingerprint} it names while that job exists, else
+# nil (a read-only look-up, so a replay is answered before any submission limit is charged).
+IDEMPOTENT_JOB = _NAMED_JOB + r"""
+return named_job(KEYS[1], ARGV[1])
 """

@@ -68,6 +68,25 @@ class DuplicateJob(ValueError):
 
 
 @dataclass(frozen=True)
+class IdempotencyKey:
+    """A client's idempotency key as the store keeps it: ``name`` is already scoped (to an API secret) and hashed,
+    ``fingerprint`` identifies the request it was first used with, ``ttl_seconds`` how long it is remembered."""
+    name: str
+    fingerprint: str
+    ttl_seconds: float
+
+
+class IdempotencyKeyTaken(Exception):
+    """The idempotency key already names a job that still exists: ``same_request`` tells a retry (answer with that
+    job) from a different request reusing the key."""
+
+    def __init__(self, job_id: str, same_request: bool) -> None:
+        super().__init__(f"Idempotency key already used for job {job_id}")
+        self.job_id = job_id
+        self.same_request = same_request
+
+
+@dataclass(frozen=True)
 class Claim:
     """Outcome of :meth:`JobStore.claim`: ``claimed`` | ``not_found`` | ``finished`` | ``busy``.
 
@@ -116,6 +135,11 @@ def _record(pairs: Iterable[tuple[Any, Any]]) -> dict:
     return record
 
 
+def _taken(named: list, idempotency: IdempotencyKey) -> IdempotencyKeyTaken:
+    """The refusal for a key that names ``named`` = [job id, fingerprint] (a Lua reply)."""
+    return IdempotencyKeyTaken(_text(named[0]), _text(named[1]) == idempotency.fingerprint)
+
+
 def _record_from_flat(flat: list) -> dict:
     return _record(zip(flat[0::2], flat[1::2]))
 
@@ -155,6 +179,9 @@ class _Keys:
     def lock(self, name: str) -> str:
         return f"{self.p}lock:{name}"
 
+    def idempotency(self, name: str) -> str:
+        return f"{self.p}idempotency:{name}"
+
     def scratch(self) -> str:
         return f"{self.p}tmp:{uuid.uuid4().hex}"
 
@@ -176,6 +203,7 @@ class JobStore:
         self._retention_days = retention_days
         self._clock = clock
         self._create = redis_client.register_script(lua.CREATE)
+        self._idempotent_job = redis_client.register_script(lua.IDEMPOTENT_JOB)
         self._claim = redis_client.register_script(lua.CLAIM)
         self._save_progress = redis_client.register_script(lua.SAVE_PROGRESS)
         self._finish = redis_client.register_script(lua.FINISH)
@@ -217,13 +245,14 @@ class JobStore:
             return False
 
     @_translating_outages
-    def create(self, record: dict) -> dict:
+    def create(self, record: dict, *, idempotency: IdempotencyKey | None = None) -> dict:
         """Store a new queued job (hash, indexes and expiry in one Lua call) and return the full record.
 
         The caller supplies the fields in :data:`CALLER_FIELDS` (``workflow_name`` required, ``job_id`` generated
         when absent); store-owned fields given here (status, timestamps, counters...) are ignored. Unknown keys,
         bad types and values that are not JSON-serialisable raise ValueError before anything is written; an
-        existing id raises :class:`DuplicateJob`.
+        existing id raises :class:`DuplicateJob`. With ``idempotency``, a key that already names an existing job
+        raises :class:`IdempotencyKeyTaken` and nothing is written; otherwise the key is remembered with the job.
         """
         now_ms, now = self._now()
         fields = self._new_record(record, now)
@@ -232,10 +261,12 @@ class JobStore:
         key = self._k.job(job_id)
         score = repr(now_ms / 1000)
         pairs = [item for pair in encoded.items() for item in pair]
-        keys = [key, self._k.all, self._k.status("queued"), self._k.user(user_id) if user_id else "", self._k.users]
+        keys = [key, self._k.all, self._k.status("queued"), self._k.user(user_id) if user_id else "", self._k.users,
+                self._k.idempotency(idempotency.name) if idempotency else ""]
+        once = [_ms(idempotency.ttl_seconds), idempotency.fingerprint] if idempotency else [0, ""]
         try:
             created = self._create(keys=keys, args=[job_id, score, (self._retention_days + 1) * _DAY,
-                                                   user_id or "", *pairs])
+                                                   user_id or "", *once, self._k.p, *pairs])
         except _UNAVAILABLE as exc:
             return self._settle_interrupted_create(key, encoded, exc)
         except redis.exceptions.ResponseError:
@@ -243,9 +274,20 @@ class JobStore:
             # undo the parts that did apply, so no half job stays behind, then report the error.
             self._undo_create(job_id, user_id)
             raise
+        if isinstance(created, list) and idempotency is not None:
+            taken = _taken(created, idempotency)
+            if taken.job_id != job_id:  # a key naming our own id is this very call, re-sent by redis-py
+                raise taken
+            return self._settle_interrupted_create(key, encoded, DuplicateJob(f"Job already exists: {job_id}"))
         if not created:  # the id exists: our own earlier attempt whose reply was lost (redis-py re-sent it), or not
             return self._settle_interrupted_create(key, encoded, DuplicateJob(f"Job already exists: {job_id}"))
         return fields
+
+    @_translating_outages
+    def idempotent_job(self, idempotency: IdempotencyKey) -> IdempotencyKeyTaken | None:
+        """What :meth:`create` would refuse with for this key right now (a read-only look-up), else None."""
+        named = self._idempotent_job(keys=[self._k.idempotency(idempotency.name)], args=[self._k.p])
+        return _taken(named, idempotency) if named else None
 
     def _undo_create(self, job_id: str, user_id: str | None) -> None:
         pipe = self._r.pipeline(transaction=False)
