@@ -140,8 +140,9 @@ class Config:
     worker_concurrency: int = 10
     job_retention_days: int = 30
     job_heartbeat_seconds: float = 1.0
-    job_lease_seconds: float = 30.0
-    sweeper_interval_seconds: float = 10.0
+    job_lease_seconds: float = 10.0
+    sweeper_interval_seconds: float = 2.0
+    queued_republish_seconds: float = 30.0
     job_max_recoveries: int = 1
     visibility_timeout_seconds: int = 7200
     worker_metrics_port: int = 0
@@ -235,8 +236,9 @@ class Config:
             worker_concurrency=concurrency,
             job_retention_days=_int(env, "JOB_RETENTION_DAYS", 30, minimum=1),
             job_heartbeat_seconds=_float(env, "JOB_HEARTBEAT_SECONDS", 1.0, minimum=0.1),
-            job_lease_seconds=_float(env, "JOB_LEASE_SECONDS", 30.0, minimum=1.0),
-            sweeper_interval_seconds=_float(env, "SWEEPER_INTERVAL_SECONDS", 10.0, minimum=0.1),
+            job_lease_seconds=_float(env, "JOB_LEASE_SECONDS", 10.0, minimum=1.0),
+            sweeper_interval_seconds=_float(env, "SWEEPER_INTERVAL_SECONDS", 2.0, minimum=0.1),
+            queued_republish_seconds=_float(env, "QUEUED_REPUBLISH_SECONDS", 30.0, minimum=1.0),
             job_max_recoveries=_int(env, "JOB_MAX_RECOVERIES", 1, minimum=0),
             visibility_timeout_seconds=_int(env, "VISIBILITY_TIMEOUT_SECONDS", 7200, minimum=60),
             worker_metrics_port=_int(env, "WORKER_METRICS_PORT", 0, minimum=0),

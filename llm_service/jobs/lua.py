@@ -208,6 +208,23 @@ terminate('failed', 'workflow.failed')
 return give_receipt('failed')
 """
 
+# ARGV[7] the bound in ms. A queued job last published (``published_at``, else ``queued_at``) at least that long ago
+# gets ``published_at`` = now and the reply is its priority (the caller publishes it again); else 'skipped'.
+REPUBLISH = _JOB_PRELUDE + r"""
+local earlier = earlier_reply()
+if earlier then return earlier end
+if redis.call('HGET', KEY, 'status') ~= '"queued"' then return 'skipped' end
+local last = 0
+for _, name in ipairs({'published_at', 'queued_at'}) do
+  local at = field(name)
+  local ms = at and iso_ms(at)
+  if ms and ms > last then last = ms end
+end
+if NOW_MS - last < tonumber(ARGV[7]) then return 'skipped' end
+redis.call('HSET', KEY, 'published_at', NOW)
+return give_receipt(redis.call('HGET', KEY, 'priority') or '0')
+"""
+
 # ARGV[7] list name ('usage', 'webhooks'), ARGV[8] hash field that mirrors the list length or '',
 # ARGV[9..] entries (JSON). Returns the list length, or -1 when the job does not exist.
 APPEND = _JOB_PRELUDE + r"""

@@ -209,6 +209,7 @@ class JobStore:
         self._finish = redis_client.register_script(lua.FINISH)
         self._cancel = redis_client.register_script(lua.CANCEL)
         self._recover = redis_client.register_script(lua.RECOVER)
+        self._republish = redis_client.register_script(lua.REPUBLISH)
         self._append = redis_client.register_script(lua.APPEND)
         self._webhook_state = redis_client.register_script(lua.SET_WEBHOOK_STATE)
         self._heartbeat = redis_client.register_script(lua.HEARTBEAT)
@@ -477,6 +478,24 @@ class JobStore:
                           client=pipe)
         outcomes = [_text(o) for o in pipe.execute()]
         return [(job_id, outcome) for job_id, outcome in zip(candidates, outcomes) if outcome != "skipped"]
+
+    @_translating_outages
+    def due_for_republish(self, *, after_seconds: float, limit: int = 500) -> list[tuple[str, int]]:
+        """Queued jobs not (re)published for ``after_seconds``, oldest first, as (job id, priority); each is
+        stamped ``published_at`` = now in the same Lua call, so it comes up again only after another
+        ``after_seconds`` and two sweepers never both take it. The caller publishes them again."""
+        newest = self._clock() - after_seconds
+        candidates = [_text(j) for j in self._r.zrangebyscore(self._k.status("queued"), self._cutoff(), newest,
+                                                              start=0, num=limit)]
+        if not candidates:
+            return []
+        ms, iso = self._now()
+        pipe = self._r.pipeline(transaction=False)
+        for job_id in candidates:
+            self._republish(keys=[self._k.job(job_id)],
+                            args=[*self._prelude_args(job_id, ms, iso), epoch_to_ms(after_seconds)], client=pipe)
+        replies = [_text(r) for r in pipe.execute()]
+        return [(job_id, int(reply)) for job_id, reply in zip(candidates, replies) if reply != "skipped"]
 
     # ---------------------------------------------------------------------------------------------- queries
 

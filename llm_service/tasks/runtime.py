@@ -32,8 +32,11 @@ from ..jobs import JobStore, StoreUnavailable
 from ..jobs.queue import JobQueue, QueueUnavailable
 from ..logs import event
 from ..observability import WorkerMetrics, worker_metrics
+from .. import services
 from ..services import Services
 from ..webhooks import run_delivery
+from .lease_keeper import LeaseKeeper
+from .native import native_lock
 
 log = logging.getLogger("llm_service.worker")
 
@@ -43,11 +46,12 @@ WEBHOOK_SAFETY_DELAY = 30.0  # if the immediate delivery message is lost, the du
 
 
 class Leases:
-    """The jobs this process is running: job id -> (lease token, cancel flag)."""
+    """The jobs this process is running: job id -> (lease token, cancel flag). Guarded by a native lock because
+    the lease keeper's OS thread reads it too."""
 
     def __init__(self) -> None:
         self._items: dict[str, tuple[str, CancelFlag]] = {}
-        self._lock = threading.Lock()
+        self._lock = native_lock()
 
     def add(self, job_id: str, token: str) -> CancelFlag:
         flag = CancelFlag()
@@ -113,6 +117,7 @@ class WorkerRuntime:
         self.leases = Leases()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._keeper: LeaseKeeper | None = None
         self._last: dict[str, float] = {}
         self._store_failed_at = float("-inf")
 
@@ -192,9 +197,21 @@ class WorkerRuntime:
         if self._thread is None:
             self._thread = threading.Thread(target=self._loop, name="llm-maintenance", daemon=True)
             self._thread.start()
+            self._start_lease_keeper()
 
     def stop(self) -> None:
         self._stop.set()
+        if self._keeper is not None:
+            self._keeper.stop()
+
+    def _start_lease_keeper(self) -> None:
+        """Leases are also renewed from an OS thread, so a busy event loop cannot make a live job look dead."""
+        config = self.config
+        self._keeper = LeaseKeeper(
+            lambda: JobStore(services.make_redis(config, max_connections=2), prefix=config.redis_key_prefix,
+                             retention_days=config.job_retention_days),
+            self.leases.tokens, lease_seconds=config.job_lease_seconds, interval=config.job_heartbeat_seconds)
+        self._keeper.start()
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -280,6 +297,24 @@ class WorkerRuntime:
                         self._dispatch_webhook(job_id, _EVENTS[outcome], attempt=1)
             except (StoreUnavailable, QueueUnavailable):
                 log.warning("could not act on recovered job %s now", job_id, extra={"job_id": job_id})
+        self._republish_lost_messages()
+
+    def _republish_lost_messages(self) -> None:
+        """Publish again queued jobs whose message is gone: lost by the broker, or taken by a worker that died
+        before claiming it (that message would come back only after the visibility timeout, hours). After
+        QUEUED_REPUBLISH_SECONDS a queued job is published again (once per period); the claim keeps it single-run
+        when both messages arrive. Skipped while the broker holds at least as many messages as there are queued
+        jobs (each can still have its own), so a healthy backlog is not duplicated."""
+        try:
+            waiting = self.queue.backlog()
+            if waiting is not None and waiting >= self.store.count_by_status()["queued"]:
+                return
+            due = self.store.due_for_republish(after_seconds=self.config.queued_republish_seconds)
+            for job_id, priority in due:
+                self.queue.enqueue(job_id, priority=priority)
+                event(log, "job.republished", level=logging.WARNING, job_id=job_id, status="queued")
+        except (StoreUnavailable, QueueUnavailable):
+            log.warning("could not re-publish queued jobs now")
 
     # -- helpers ------------------------------------------------------------------------------------------------
 

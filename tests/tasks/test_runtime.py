@@ -209,3 +209,33 @@ def test_no_job_is_recovered_until_live_workers_could_renew_their_leases_after_a
     time.sleep(0.35)  # one lease period (0.3 s) after the outage
     runtime.maintenance_tick(force=True)
     assert runtime.store.get(job_id)["status"] == "queued"
+
+
+def test_a_queued_job_whose_message_was_lost_is_published_again_once_per_period(runtime, recording_queue):
+    runtime.config = runtime.config.with_overrides(queued_republish_seconds=0.3)
+    lost = submit(runtime, priority=6)  # stored as queued, but never published: its message is lost
+    runtime.maintenance_tick(force=True)
+    assert recording_queue.jobs == []  # not before the bound
+    time.sleep(0.35)
+    runtime.maintenance_tick(force=True)
+    time.sleep(0.06)  # the sweeper's lock (0.8 sweeper intervals) lapses
+    runtime.maintenance_tick(force=True)
+    assert recording_queue.jobs == [(lost, 6)]  # once per period, not once per sweep
+    assert runtime.run_job(lost)["status"] == "completed"
+    assert runtime.run_job(lost) == {"job_id": lost, "skipped": "finished"}  # the other message: no second run
+    time.sleep(0.35)
+    runtime.maintenance_tick(force=True)
+    assert recording_queue.jobs == [(lost, 6)]  # a job that ran is never published again
+
+
+def test_queued_jobs_are_not_published_again_while_the_broker_holds_enough_messages(runtime, recording_queue):
+    runtime.config = runtime.config.with_overrides(queued_republish_seconds=0.2)
+    first, second = submit(runtime), submit(runtime)
+    time.sleep(0.25)
+    recording_queue.waiting = 2  # a backlog: each queued job can still have its message
+    runtime.maintenance_tick(force=True)
+    assert recording_queue.jobs == []
+    recording_queue.waiting = 1  # one message is missing: the broker cannot tell which, so both go again
+    time.sleep(0.06)
+    runtime.maintenance_tick(force=True)
+    assert sorted(recording_queue.jobs) == sorted([(first, 0), (second, 0)])
