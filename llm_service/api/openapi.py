@@ -138,7 +138,8 @@ def _operation(endpoint: str, doc: EndpointDoc) -> dict:
     if parameters:
         operation["parameters"] = parameters
     if doc.body is not None:
-        operation["requestBody"] = {"required": True, "content": _content(doc.body, doc.body_example)}
+        operation["requestBody"] = {"required": not doc.body_optional,
+                                    "content": _content(doc.body, doc.body_example)}
     responses = {str(reply.status): _reply(reply) for reply in doc.replies}
     responses.update(_error_responses(_failures(doc)))
     operation["responses"] = dict(sorted(responses.items()))

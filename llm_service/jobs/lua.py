@@ -225,6 +225,15 @@ redis.call('HSET', KEY, 'published_at', NOW)
 return give_receipt(redis.call('HGET', KEY, 'priority') or '0')
 """
 
+# ARGV[7] step id, ARGV[8] the step's full record (JSON). Kept in ``P:job:<id>:records`` while the job is processing
+# (so a later re-run can reuse it); 0 when the job is not processing (deleted, or already ended).
+SAVE_STEP_RECORD = _JOB_PRELUDE + r"""
+if redis.call('HGET', KEY, 'status') ~= '"processing"' then return 0 end
+redis.call('HSET', KEY .. ':records', ARGV[7], ARGV[8])
+expire_with_job(KEY .. ':records')
+return 1
+"""
+
 # ARGV[7] list name ('usage', 'webhooks'), ARGV[8] hash field that mirrors the list length or '',
 # ARGV[9..] entries (JSON). Returns the list length, or -1 when the job does not exist.
 APPEND = _JOB_PRELUDE + r"""
@@ -348,7 +357,7 @@ for i, key in ipairs(KEYS) do
     end
   end
   redis.call('DEL', key, key .. ':steps', key .. ':usage', key .. ':webhooks', key .. ':lease', key .. ':cancel',
-    key .. ':receipt')
+    key .. ':receipt', key .. ':records', key .. ':reuse')
   if status then out[#out + 1] = {id, status} end
 end
 return out

@@ -45,12 +45,14 @@ RECORD_DEFAULTS: dict[str, Any] = {
     "attempts": 0, "recoveries": 0, "worker_id": None, "lease_token": None, "cancel_requested": False,
     "webhook_event": None, "webhook_state": "none", "webhook_attempts": 0, "webhook_next_attempt_at": None,
     "webhook_permanently_failed": False, "total_tokens": 0, "total_cost_usd": 0.0,
+    "rerun_of": None, "rerun_from_step": None, "definition_hash": None, "step_fingerprints": None,
 }
 # What a caller may set in create(); everything else is owned by the store's state machine.
 CALLER_FIELDS = frozenset({"job_id", "workflow_name", "workflow_version", "priority", "user_id", "username",
-                           "action", "input_data", "webhook_url", "webhook_secret", "debug_mode"})
+                           "action", "input_data", "webhook_url", "webhook_secret", "debug_mode", "rerun_of",
+                           "rerun_from_step", "definition_hash", "step_fingerprints"})
 SUMMARY_FIELDS = ("job_id", "workflow_name", "status", "priority", "user_id", "username", "action", "created_at",
-                  "started_at", "completed_at", "duration_ms", "error_message")
+                  "started_at", "completed_at", "duration_ms", "error_message", "rerun_of")
 
 WORKER_LOST_MESSAGE = ("The worker running this job stopped before it finished (no heartbeat) and the job has "
                        "used its __N__ automatic re-run(s) (JOB_MAX_RECOVERIES); submit it again to retry.")
@@ -209,6 +211,7 @@ class JobStore:
         self._finish = redis_client.register_script(lua.FINISH)
         self._cancel = redis_client.register_script(lua.CANCEL)
         self._recover = redis_client.register_script(lua.RECOVER)
+        self._save_step_record = redis_client.register_script(lua.SAVE_STEP_RECORD)
         self._republish = redis_client.register_script(lua.REPUBLISH)
         self._append = redis_client.register_script(lua.APPEND)
         self._webhook_state = redis_client.register_script(lua.SET_WEBHOOK_STATE)
@@ -329,7 +332,8 @@ class JobStore:
         priority = given.get("priority", 0)
         if isinstance(priority, bool) or not isinstance(priority, int) or not 0 <= priority <= 10:
             raise ValueError(f"priority must be an integer 0-10, got {priority!r}")
-        for optional in ("workflow_version", "user_id", "username", "action", "webhook_url", "webhook_secret"):
+        for optional in ("workflow_version", "user_id", "username", "action", "webhook_url", "webhook_secret",
+                         "rerun_of", "rerun_from_step", "definition_hash"):
             value = given.get(optional)
             if value is not None and not isinstance(value, str):
                 raise ValueError(f"{optional} must be a string or null, got {type(value).__name__}")
@@ -496,6 +500,37 @@ class JobStore:
                             args=[*self._prelude_args(job_id, ms, iso), epoch_to_ms(after_seconds)], client=pipe)
         replies = [_text(r) for r in pipe.execute()]
         return [(job_id, int(reply)) for job_id, reply in zip(candidates, replies) if reply != "skipped"]
+
+    # ---------------------------------------------------------------------------------------------- re-runs
+
+    @_translating_outages
+    def save_step_record(self, job_id: str, step_id: str, record: dict) -> bool:
+        """Keep a finished step's full record while the job is processing (one Lua call)."""
+        keys, args = self._job_args(job_id)
+        return bool(self._save_step_record(keys=keys, args=[*args, step_id, _enc(record)]))
+
+    @_translating_outages
+    def step_records(self, job_id: str) -> dict[str, dict]:
+        """The step records the job's executions kept: step id -> record."""
+        return self._hash_of(self._k.sub(job_id, "records"))
+
+    @_translating_outages
+    def set_reused_records(self, job_id: str, records: dict[str, dict]) -> None:
+        """The earlier run's records a re-run job reuses (written before the job is published; expire with it)."""
+        if not records:
+            return
+        key = self._k.sub(job_id, "reuse")
+        pipe = self._r.pipeline(transaction=True)
+        pipe.hset(key, mapping={step_id: _enc(record) for step_id, record in records.items()})
+        pipe.expire(key, (self._retention_days + 1) * _DAY)
+        pipe.execute()
+
+    @_translating_outages
+    def reused_records(self, job_id: str) -> dict[str, dict]:
+        return self._hash_of(self._k.sub(job_id, "reuse"))
+
+    def _hash_of(self, key: str) -> dict[str, dict]:
+        return {_text(k): _dec(v) for k, v in self._r.hgetall(key).items()}
 
     # ---------------------------------------------------------------------------------------------- queries
 

@@ -16,6 +16,7 @@ The Celery tasks are one-line wrappers around :meth:`WorkerRuntime.run_job` and
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
@@ -168,7 +169,15 @@ class WorkerRuntime:
             return {"workflow_name": record.get("workflow_name"), "success": False, "output": None,
                     "steps_executed": [], "metadata": {"error": error, "total_tokens": 0, "total_cost_usd": 0.0,
                                                        "llm_calls": [], "duration_ms": 0}}
-        return engine.run(workflow, record.get("input_data") or {}, progress=progress, cancel=flag, job_id=job_id)
+        return engine.run(workflow, record.get("input_data") or {}, progress=progress, cancel=flag, job_id=job_id,
+                          **self._rerun_arguments(job_id, record))
+
+    def _rerun_arguments(self, job_id: str, record: dict) -> dict:
+        """Every finished step's full record is kept as the step finishes (a later re-run reuses it, even after a
+        crash mid-run); a re-run job gets the earlier run's records to reuse instead of executing those steps."""
+        completed = (self._store_call(lambda: self.store.reused_records(job_id)) if record.get("rerun_of")
+                     else None)
+        return {"record_sink": functools.partial(self.store.save_step_record, job_id), "completed_steps": completed}
 
     # -- webhooks -----------------------------------------------------------------------------------------------
 

@@ -592,7 +592,8 @@ def test_list_jobs_summary_fields_and_validation(store):
     assert total == 1
     assert page == [{"job_id": job["job_id"], "workflow_name": "wf", "status": "queued", "priority": 3,
                      "user_id": "u1", "username": "ann", "action": "plan", "created_at": job["created_at"],
-                     "started_at": None, "completed_at": None, "duration_ms": None, "error_message": None}]
+                     "started_at": None, "completed_at": None, "duration_ms": None, "error_message": None,
+                     "rerun_of": None}]
     with pytest.raises(ValueError, match="running"):
         store.list_jobs(statuses=["running"], user_id=None, since=None, limit=10, offset=0)
     with pytest.raises(ValueError):

@@ -50,6 +50,7 @@ def runtime(tmp_path, redis_client, redis_prefix, recording_queue, gate):
     write_workflow(tmp_path, {"name": "ok", "steps": [api_step("a", params={"x": "${input.x}"})]})
     write_workflow(tmp_path, {"name": "slow", "steps": [api_step("wait", "gate"), api_step("after")]})
     write_workflow(tmp_path, {"name": "bad", "steps": [api_step("a", "broken")]})
+    write_workflow(tmp_path, {"name": "then_slow", "steps": [api_step("first"), api_step("wait", "gate")]})
     engine = make_engine(tmp_path, FakeService("fake", echo=lambda p, **_: dict(p), gate=gate, broken=broken))
     config = Config(redis_key_prefix=redis_prefix, job_lease_seconds=0.3, sweeper_interval_seconds=0.05,
                     webhook_secret="global-secret-value", webhook_allow_private_networks=True)
@@ -239,3 +240,14 @@ def test_queued_jobs_are_not_published_again_while_the_broker_holds_enough_messa
     time.sleep(0.06)
     runtime.maintenance_tick(force=True)
     assert sorted(recording_queue.jobs) == sorted([(first, 0), (second, 0)])
+
+
+def test_each_step_record_is_kept_as_the_step_finishes_so_a_crash_mid_run_keeps_it(runtime, gate):
+    job_id = submit(runtime, "then_slow")
+    thread, _ = run_in_thread(runtime, job_id)
+    assert gate.entered.wait(5)
+    kept = runtime.store.step_records(job_id)  # the job is still running its second step
+    assert list(kept) == ["first"] and kept["first"]["success"] is True and kept["first"]["data"] == {}
+    gate.release.set()
+    thread.join(10)
+    assert set(runtime.store.step_records(job_id)) == {"first", "wait"}

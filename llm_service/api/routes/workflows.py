@@ -8,6 +8,7 @@ import uuid
 from flask import Blueprint, Response
 
 from ...engine import Workflow, WorkflowInvalid, WorkflowLoadError, WorkflowNotFound
+from ...engine.reuse import definition_hash, step_fingerprints
 from ...http.ssrf import UnsafeURLError, check_url
 from ...jobs import IdempotencyKey, IdempotencyKeyTaken, StoreUnavailable
 from ...logs import event
@@ -61,7 +62,7 @@ def load_for_submit(ctx: ApiContext, name: str) -> Workflow:
     return workflow
 
 
-def _check_webhook_url(ctx: ApiContext, url: str | None) -> None:
+def check_webhook_url(ctx: ApiContext, url: str | None) -> None:
     if url is None:
         return
     try:
@@ -70,19 +71,24 @@ def _check_webhook_url(ctx: ApiContext, url: str | None) -> None:
         raise ApiError(400, "InvalidWebhookURL", str(exc)) from None
 
 
-def _create_and_enqueue(ctx: ApiContext, body: dict, workflow: Workflow,
-                        idempotency: IdempotencyKey | None = None) -> str:
+def create_and_enqueue(ctx: ApiContext, body: dict, workflow: Workflow, idempotency: IdempotencyKey | None = None,
+                       *, extra: dict | None = None, reuse: dict[str, dict] | None = None) -> str:
     """Store the job as queued, then publish it; if publishing fails the record is removed again, so a 503 leaves
     nothing behind (the store write itself is all-or-nothing, and an idempotency key naming a removed job is free
-    again). Raises IdempotencyKeyTaken when the key already names a job."""
+    again). Raises IdempotencyKeyTaken when the key already names a job. Each job keeps its steps' fingerprints,
+    so a later re-run can tell whether recorded outputs still match; ``reuse`` (a re-run's records) is written
+    before the job is published, ``extra`` adds record fields."""
     job_id = str(uuid.uuid4())
+    fingerprints = step_fingerprints(workflow)
     ctx.store.create({
         "job_id": job_id, "workflow_name": body["workflow_name"], "workflow_version": workflow.version,
         "priority": body["priority"], "user_id": body["user_id"], "username": body["username"],
         "action": body["action"], "input_data": body["input_data"], "webhook_url": body["webhook_url"],
         "webhook_secret": body["webhook_secret"], "debug_mode": body["debug_mode"],
+        "step_fingerprints": fingerprints, "definition_hash": definition_hash(fingerprints), **(extra or {}),
     }, idempotency=idempotency)
     try:
+        ctx.store.set_reused_records(job_id, reuse or {})
         ctx.queue.enqueue(job_id, priority=body["priority"])
     except Exception:
         try:
@@ -134,7 +140,7 @@ def _create_and_enqueue(ctx: ApiContext, body: dict, workflow: Workflow,
     ])
 def submit_workflow(body: dict) -> Response:
     ctx = api_context()
-    _check_webhook_url(ctx, body["webhook_url"])
+    check_webhook_url(ctx, body["webhook_url"])
     secret = presented_secret()
     idempotency = requested_key(secret, body, ctx.config.idempotency_ttl_seconds)
     earlier = ctx.store.idempotent_job(idempotency) if idempotency else None
@@ -146,7 +152,7 @@ def submit_workflow(body: dict) -> Response:
     job_id = None
     try:
         workflow = load_for_submit(ctx, body["workflow_name"])
-        job_id = _create_and_enqueue(ctx, body, workflow, idempotency)
+        job_id = create_and_enqueue(ctx, body, workflow, idempotency)
     except IdempotencyKeyTaken as taken:  # a concurrent request with the same key won the race
         return _replay(ctx, taken)
     finally:
