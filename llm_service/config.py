@@ -143,6 +143,7 @@ class Config:
     job_lease_seconds: float = 10.0
     sweeper_interval_seconds: float = 2.0
     queued_republish_seconds: float = 30.0
+    user_max_concurrent_jobs: int = 0
     job_max_recoveries: int = 1
     visibility_timeout_seconds: int = 7200
     worker_metrics_port: int = 0
@@ -239,6 +240,7 @@ class Config:
             job_lease_seconds=_float(env, "JOB_LEASE_SECONDS", 10.0, minimum=1.0),
             sweeper_interval_seconds=_float(env, "SWEEPER_INTERVAL_SECONDS", 2.0, minimum=0.1),
             queued_republish_seconds=_float(env, "QUEUED_REPUBLISH_SECONDS", 30.0, minimum=1.0),
+            user_max_concurrent_jobs=_int(env, "USER_MAX_CONCURRENT_JOBS", 0, minimum=0),
             job_max_recoveries=_int(env, "JOB_MAX_RECOVERIES", 1, minimum=0),
             visibility_timeout_seconds=_int(env, "VISIBILITY_TIMEOUT_SECONDS", 7200, minimum=60),
             worker_metrics_port=_int(env, "WORKER_METRICS_PORT", 0, minimum=0),

@@ -213,6 +213,7 @@ class JobStore:
         self._recover = redis_client.register_script(lua.RECOVER)
         self._save_step_record = redis_client.register_script(lua.SAVE_STEP_RECORD)
         self._republish = redis_client.register_script(lua.REPUBLISH)
+        self._release_parked = redis_client.register_script(lua.RELEASE_PARKED)
         self._append = redis_client.register_script(lua.APPEND)
         self._webhook_state = redis_client.register_script(lua.SET_WEBHOOK_STATE)
         self._heartbeat = redis_client.register_script(lua.HEARTBEAT)
@@ -359,11 +360,14 @@ class JobStore:
     # ---------------------------------------------------------------------------------------------- execution
 
     @_translating_outages
-    def claim(self, job_id: str, *, worker_id: str, lease_seconds: float) -> Claim:
-        """Take a queued job for execution (one Lua call). Only ``claimed`` means "run it"."""
+    def claim(self, job_id: str, *, worker_id: str, lease_seconds: float, user_limit: int = 0) -> Claim:
+        """Take a queued job for execution (one Lua call). Only ``claimed`` means "run it"; ``parked`` means its
+        user already runs ``user_limit`` jobs (or has earlier ones waiting): it waits, queued, for
+        :meth:`release_parked` to hand it back."""
         token = uuid.uuid4().hex
         keys, args = self._job_args(job_id)
-        reply = self._claim(keys=keys, args=[*args, _enc(worker_id), token, _enc(token), _ms(lease_seconds)])
+        reply = self._claim(keys=keys, args=[*args, _enc(worker_id), token, _enc(token), _ms(lease_seconds),
+                                             int(user_limit)])
         outcome = _text(reply[0])
         record = _record_from_flat(reply[1]) if len(reply) > 1 else None
         return Claim(outcome, token if outcome == "claimed" else None, record)
@@ -500,6 +504,29 @@ class JobStore:
                             args=[*self._prelude_args(job_id, ms, iso), epoch_to_ms(after_seconds)], client=pipe)
         replies = [_text(r) for r in pipe.execute()]
         return [(job_id, int(reply)) for job_id, reply in zip(candidates, replies) if reply != "skipped"]
+
+    # ---------------------------------------------------------------------------------------------- fairness
+
+    @_translating_outages
+    def release_parked(self, user_id: str, *, limit: int, gap_seconds: float = 0.0) -> list[tuple[str, int]]:
+        """The user's parked jobs that may run now, as (job id, priority), for the caller to publish again (one
+        Lua call); a job published within ``gap_seconds`` is left alone, so concurrent callers do not both send
+        it and a periodic sweep re-sends only messages that went missing."""
+        ms, iso = self._now()
+        reply = self._release_parked(args=[self._k.p, user_id, int(limit), ms, _enc(iso), epoch_to_ms(gap_seconds)])
+        return [(_text(job_id), int(_text(priority))) for job_id, priority in reply]
+
+    @_translating_outages
+    def parked_users(self) -> list[str]:
+        return [_text(user) for user in self._r.smembers(f"{self._k.p}fair:users")]
+
+    @_translating_outages
+    def count_parked(self) -> int:
+        users = self.parked_users()
+        pipe = self._r.pipeline(transaction=False)
+        for user in users:
+            pipe.llen(f"{self._k.p}fair:parked:{user}")
+        return sum(int(n) for n in pipe.execute()) if users else 0
 
     # ---------------------------------------------------------------------------------------------- re-runs
 

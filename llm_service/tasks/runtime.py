@@ -44,6 +44,8 @@ log = logging.getLogger("llm_service.worker")
 STORE_RETRY_SECONDS = 60.0
 PROGRESS_INTERVAL = 0.5  # progress of steps finishing faster than this is saved in batches (or with the finish)
 WEBHOOK_SAFETY_DELAY = 30.0  # if the immediate delivery message is lost, the due-time catches it
+FAIR_RELEASE_GAP = 1.0  # a parked job published this recently is not sent again by another finishing job
+UNLIMITED = 1_000_000
 
 
 class Leases:
@@ -126,7 +128,8 @@ class WorkerRuntime:
 
     def run_job(self, job_id: str) -> dict:
         claim = self._store_call(lambda: self.store.claim(job_id, worker_id=self.worker_id,
-                                                          lease_seconds=self.config.job_lease_seconds))
+                                                          lease_seconds=self.config.job_lease_seconds,
+                                                          user_limit=self.config.user_max_concurrent_jobs))
         if claim.outcome != "claimed":
             event(log, "job.skipped", job_id=job_id, reason=claim.outcome, status=(claim.record or {}).get("status"))
             return {"job_id": job_id, "skipped": claim.outcome}
@@ -155,6 +158,8 @@ class WorkerRuntime:
               error_type=(error or {}).get("type"), error_category=(error or {}).get("category"),
               total_tokens=result["metadata"].get("total_tokens"), cost_usd=result["metadata"].get("total_cost_usd"))
         self.metrics.job_finished(status if finished else "discarded")
+        if self.config.user_max_concurrent_jobs:
+            self._release_parked(record.get("user_id"), gap=FAIR_RELEASE_GAP)
         if finished and record.get("webhook_url"):
             self._dispatch_webhook(job_id, _EVENTS[status], attempt=1)
         return {"job_id": job_id, "status": status if finished else "discarded"}
@@ -307,6 +312,8 @@ class WorkerRuntime:
             except (StoreUnavailable, QueueUnavailable):
                 log.warning("could not act on recovered job %s now", job_id, extra={"job_id": job_id})
         self._republish_lost_messages()
+        for user_id in self._parked_users():
+            self._release_parked(user_id, gap=self.config.queued_republish_seconds)
 
     def _republish_lost_messages(self) -> None:
         """Publish again queued jobs whose message is gone: lost by the broker, or taken by a worker that died
@@ -316,7 +323,7 @@ class WorkerRuntime:
         jobs (each can still have its own), so a healthy backlog is not duplicated."""
         try:
             waiting = self.queue.backlog()
-            if waiting is not None and waiting >= self.store.count_by_status()["queued"]:
+            if waiting is not None and waiting >= self.store.count_by_status()["queued"] - self.store.count_parked():
                 return
             due = self.store.due_for_republish(after_seconds=self.config.queued_republish_seconds)
             for job_id, priority in due:
@@ -324,6 +331,28 @@ class WorkerRuntime:
                 event(log, "job.republished", level=logging.WARNING, job_id=job_id, status="queued")
         except (StoreUnavailable, QueueUnavailable):
             log.warning("could not re-publish queued jobs now")
+
+    # -- per-user fairness ----------------------------------------------------------------------------------------
+
+    def _release_parked(self, user_id: str | None, *, gap: float) -> None:
+        """Publish again the user's parked jobs that may run now (USER_MAX_CONCURRENT_JOBS): right after one of the
+        user's jobs ends, and from the sweeper for messages that went missing (``gap`` = QUEUED_REPUBLISH_SECONDS).
+        A limit turned off releases every parked job."""
+        if not user_id:
+            return
+        limit = self.config.user_max_concurrent_jobs or UNLIMITED
+        try:
+            for job_id, priority in self.store.release_parked(user_id, limit=limit, gap_seconds=gap):
+                self.queue.enqueue(job_id, priority=priority)
+                event(log, "job.released", job_id=job_id, user_id=user_id, status="queued")
+        except (StoreUnavailable, QueueUnavailable):
+            log.warning("could not release parked jobs of a user now; the sweeper retries")
+
+    def _parked_users(self) -> list[str]:
+        try:
+            return self.store.parked_users()
+        except StoreUnavailable:
+            return []
 
     # -- helpers ------------------------------------------------------------------------------------------------
 

@@ -4,69 +4,11 @@ Celery is not involved: the runtime is plain code and the queue is a recording f
 directly (the integration tests cover the same paths through real worker processes)."""
 from __future__ import annotations
 
-import threading
 import time
-import uuid
 
-import pytest
 import responses
 
-from llm_service.config import Config
-from llm_service.engine.errors import UpstreamServerError, WorkflowCancelled
-from llm_service.http import HttpClient
-from llm_service.jobs import JobStore
-from llm_service.services import Services
-from llm_service.tasks.runtime import WorkerRuntime
-from tests.engine.fakes import FakeService, api_step, make_engine, write_workflow
-
-HOOK = "https://hooks.example.test/receive"
-
-
-class Gate:
-    """An upstream call that blocks until released or cancelled (as the HTTP helper does)."""
-
-    def __init__(self) -> None:
-        self.entered = threading.Event()
-        self.release = threading.Event()
-
-    def __call__(self, params, *, timeout, cancel=None):
-        self.entered.set()
-        while not self.release.wait(0.01):
-            if cancel is not None and cancel.is_cancelled():
-                raise WorkflowCancelled("Cancelled while waiting for fake")
-        return {"released": True}
-
-
-@pytest.fixture
-def gate() -> Gate:
-    return Gate()
-
-
-@pytest.fixture
-def runtime(tmp_path, redis_client, redis_prefix, recording_queue, gate):
-    def broken(params, **_):
-        raise UpstreamServerError("Server error (500): down")
-
-    write_workflow(tmp_path, {"name": "ok", "steps": [api_step("a", params={"x": "${input.x}"})]})
-    write_workflow(tmp_path, {"name": "slow", "steps": [api_step("wait", "gate"), api_step("after")]})
-    write_workflow(tmp_path, {"name": "bad", "steps": [api_step("a", "broken")]})
-    write_workflow(tmp_path, {"name": "then_slow", "steps": [api_step("first"), api_step("wait", "gate")]})
-    engine = make_engine(tmp_path, FakeService("fake", echo=lambda p, **_: dict(p), gate=gate, broken=broken))
-    config = Config(redis_key_prefix=redis_prefix, job_lease_seconds=0.3, sweeper_interval_seconds=0.05,
-                    webhook_secret="global-secret-value", webhook_allow_private_networks=True)
-    store = JobStore(redis_client, prefix=redis_prefix)
-    http = HttpClient(pool_size=4, user_agent="test", allow_private_networks=True)
-    services = Services(config=config, http=http, redis=redis_client, engine=engine, extras={"store": store})
-    rt = WorkerRuntime(config, services=services, queue=recording_queue)
-    yield rt
-    http.close()
-
-
-def submit(rt: WorkerRuntime, workflow: str = "ok", **fields) -> str:
-    job_id = str(uuid.uuid4())
-    rt.store.create({"job_id": job_id, "workflow_name": workflow, "input_data": {"x": 1}, "webhook_url": HOOK,
-                     **fields})
-    return job_id
+from tests.tasks.support import HOOK, run_in_thread, submit
 
 
 def test_job_runs_once_and_its_webhook_is_dispatched_once(runtime, recording_queue):
@@ -98,13 +40,6 @@ def test_unknown_workflow_at_run_time_fails_with_config_error(runtime):
     runtime.run_job(job_id)
     record = runtime.store.get(job_id)
     assert record["status"] == "failed" and record["error"]["category"] == "CONFIG_ERROR"
-
-
-def run_in_thread(runtime, job_id):
-    outcome = {}
-    thread = threading.Thread(target=lambda: outcome.update(runtime.run_job(job_id)))
-    thread.start()
-    return thread, outcome
 
 
 def test_cancelling_a_running_job_stops_it_at_its_upstream_wait(runtime, recording_queue, gate):
