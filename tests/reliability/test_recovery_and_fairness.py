@@ -1,12 +1,15 @@
-"""Recovery with the default lease timings, and queued jobs whose broker message is gone.
+"""Recovery with the default lease timings, queued jobs whose broker message is gone, and per-user fairness, with
+real worker and API processes.
 
 One module-scoped stack runs with the shipped defaults for leases (JOB_LEASE_SECONDS=10, heartbeat 1 s, sweeper
-every 2 s) and QUEUED_REPUBLISH_SECONDS=2, so a message that vanished is noticed within seconds here. The measured
-recovery time is printed (no timing assertion: the machine may be loaded); what is asserted is how the job came
-back (the sweeper's re-queue) and that it ran to one completion."""
+every 2 s), QUEUED_REPUBLISH_SECONDS=2 (so a message that vanished is noticed within seconds here) and
+USER_MAX_CONCURRENT_JOBS=1 (only jobs with a user_id are limited). The measured recovery time is printed (no timing
+assertion: the machine may be loaded); what is asserted is how the job came back (the sweeper's re-queue) and that
+it ran to one completion."""
 from __future__ import annotations
 
 import time
+import uuid
 
 import pytest
 import redis
@@ -22,7 +25,8 @@ RUNNING = 2
 @pytest.fixture(scope="module")
 def stack(module_stack_factory):
     stack = module_stack_factory("fast-recovery", extra_env={
-        "JOB_LEASE_SECONDS": "10", "SWEEPER_INTERVAL_SECONDS": "2", "QUEUED_REPUBLISH_SECONDS": "2"})
+        "JOB_LEASE_SECONDS": "10", "SWEEPER_INTERVAL_SECONDS": "2", "QUEUED_REPUBLISH_SECONDS": "2",
+        "USER_MAX_CONCURRENT_JOBS": "1"})
     stack.start_api()
     stack.start_worker("eventlet", concurrency=RUNNING)
     stack.wait_for_workers()
@@ -81,3 +85,27 @@ def test_queued_jobs_whose_message_is_gone_are_published_again_and_run_once(stac
           "(QUEUED_REPUBLISH_SECONDS=2)")
     client.close()
     assert stack.forbidden_log_lines() == []
+
+
+def test_a_users_jobs_over_the_limit_wait_in_order_without_delaying_another_user(stack, fresh_sandbox):
+    """Setup: USER_MAX_CONCURRENT_JOBS=1, a worker with 2 slots; user A submits 3 jobs, then user B 1, while the first
+    two LLM calls take 3 s. Expected: A's first job and B's job run together (B does not wait behind A's queue), A's
+    other two stay `queued` without taking the free slot, then run one after the other in submission order; every
+    job completes once with one attempt."""
+    fresh_sandbox.add_fault(CHAT, "timeout", delay=3, count=2)
+    ann, bob = str(uuid.uuid4()), str(uuid.uuid4())
+    ann_jobs = [stack.submit(input_data=located_input(900 + i), webhook=None, user_id=ann) for i in range(3)]
+    bob_job = stack.submit(input_data=located_input(910), webhook=None, user_id=bob)
+    stack.wait(lambda: fresh_sandbox.stats()["by_path"].get(CHAT, 0) >= 2, "two jobs inside their slow LLM call", 60)
+    statuses = [stack.status(job_id)["status"] for job_id in [*ann_jobs, bob_job]]
+    assert statuses == ["processing", "queued", "queued", "processing"], statuses
+
+    results = stack.wait_terminal([*ann_jobs, bob_job], timeout=90)
+    assert {s["status"] for s in results.values()} == {"completed"}
+    jobs = [stack.job(job_id) for job_id in ann_jobs]
+    assert [job["attempts"] for job in jobs] == [1, 1, 1]
+    starts = [parse_time(job["started_at"]) for job in jobs]
+    ends = [parse_time(job["completed_at"]) for job in jobs]
+    assert starts[0] < ends[0] <= starts[1] < ends[1] <= starts[2]  # one at a time, in order
+    parked = [e["job_id"] for e in log_events(stack, "job.skipped") if e.get("reason") == "parked"]
+    assert sorted(set(parked)) == sorted(ann_jobs[1:]) and len(parked) <= 4  # parked once each, no re-queue loop
