@@ -5,9 +5,12 @@ The Celery tasks are one-line wrappers around :meth:`WorkerRuntime.run_job` and
 
 * **Claim before running.** A job runs only after an atomic ``queued -> processing`` claim, so a redelivered
   message for a finished (or running) job does nothing: no second run, no second completion webhook.
-* **Leases.** Each running job holds a lease key that one maintenance thread per process refreshes. A worker that
-  dies (SIGKILL, OOM) stops refreshing; the sweeper (any live worker) then re-queues the job once, or fails it
-  with a clear error, within about ``JOB_LEASE_SECONDS + SWEEPER_INTERVAL_SECONDS``.
+* **Leases.** Each running job holds a lease key that one maintenance thread per process refreshes (and an OS
+  thread too, ``lease_keeper.py``, so a busy event loop keeps them). A worker that dies (SIGKILL, OOM) stops
+  refreshing; the sweeper (any live worker) then re-queues the job once, or fails it with a clear error, within
+  about ``JOB_LEASE_SECONDS + SWEEPER_INTERVAL_SECONDS``. Queued jobs whose message is gone are published again.
+* **Fairness.** With USER_MAX_CONCURRENT_JOBS, a user's jobs beyond the limit are parked by the claim and handed
+  back when one of the user's jobs ends.
 * **Cancellation.** The same thread checks cancel flags of the jobs this process runs and trips their tokens; the
   engine notices between steps and while waiting on upstream calls. A lost lease (the job was deleted or
   recovered elsewhere) trips the token too.
@@ -25,6 +28,7 @@ import time
 import uuid
 from typing import Any, Callable
 
+from .. import services
 from ..config import Config
 from ..engine import WorkflowError
 from ..engine.errors import ConfigurationError, error_context
@@ -33,7 +37,6 @@ from ..jobs import JobStore, StoreUnavailable
 from ..jobs.queue import JobQueue, QueueUnavailable
 from ..logs import event
 from ..observability import WorkerMetrics, worker_metrics
-from .. import services
 from ..services import Services
 from ..webhooks import run_delivery
 from .lease_keeper import LeaseKeeper
