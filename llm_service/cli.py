@@ -113,7 +113,7 @@ def _run(args: argparse.Namespace) -> int:
             raise UsageError("invalid workflow:\n  " + "\n  ".join(exc.problems)) from None
         except WorkflowLoadError as exc:
             raise UsageError(str(exc)) from None
-        completed = _resumed_steps(args, workflow)
+        completed = _resumed_steps(args, workflow, runtime.engine.prompts)
         result = runtime.engine.run(workflow, input_data, timeout=args.timeout, execution=args.execution,
                                     completed_steps=completed, include_records=True)
     finally:
@@ -123,7 +123,7 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_OK if result["success"] else EXIT_FAILED
 
 
-def _resumed_steps(args: argparse.Namespace, workflow) -> dict | None:
+def _resumed_steps(args: argparse.Namespace, workflow, prompts) -> dict | None:
     """The earlier run's records to reuse (``--previous`` / ``--resume-from``), checked against the definition."""
     from .engine.reuse import RerunRefused, first_unfinished_step, records_to_reuse
 
@@ -143,7 +143,7 @@ def _resumed_steps(args: argparse.Namespace, workflow) -> dict | None:
         raise UsageError(f"every step of {args.previous} succeeded: name the step to re-run with --resume-from")
     try:
         return records_to_reuse(workflow, from_step, records,
-                                (previous.get("metadata") or {}).get("step_fingerprints") or {})
+                                (previous.get("metadata") or {}).get("step_fingerprints") or {}, prompts)
     except RerunRefused as exc:
         raise UsageError(str(exc)) from None
 

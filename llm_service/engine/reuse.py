@@ -15,6 +15,8 @@ from dataclasses import asdict
 from typing import Any, Mapping
 
 from .definitions import Step, Workflow, walk_steps
+from .errors import PromptError
+from .prompts import PromptLoader
 
 
 class RerunRefused(ValueError):
@@ -27,9 +29,10 @@ class RerunRefused(ValueError):
         self.details = details
 
 
-def step_fingerprints(workflow: Workflow) -> dict[str, str]:
-    """A short hash of each step's own definition (type, config with any inner steps, error handling, aliases)."""
-    return {step.id: _fingerprint(step) for step in workflow.walk()}
+def step_fingerprints(workflow: Workflow, prompts: PromptLoader | None = None) -> dict[str, str]:
+    """A short hash of each step's own definition (type, config with any inner steps, error handling, aliases) and,
+    given the loader, of the prompt files it uses (with their includes), so editing a prompt counts as a change."""
+    return {step.id: _fingerprint(step, prompts) for step in workflow.walk()}
 
 
 def definition_hash(fingerprints: Mapping[str, str]) -> str:
@@ -37,11 +40,26 @@ def definition_hash(fingerprints: Mapping[str, str]) -> str:
     return hashlib.sha256(json.dumps(list(fingerprints.items())).encode("utf-8")).hexdigest()[:16]
 
 
-def _fingerprint(step: Step) -> str:
+def _fingerprint(step: Step, prompts: PromptLoader | None) -> str:
     definition = {"id": step.id, "type": step.type, "config": step.config, "error_mode": step.error_mode,
                   "outputs": step.outputs, "output_var": step.output_var, "retry": asdict(step.retry)}
+    if prompts is not None:
+        definition["prompt_files"] = {name: _prompt_text(prompts, name) for name in _prompt_files(step)}
     canonical = json.dumps(definition, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+
+
+def _prompt_files(step: Step) -> list[str]:
+    settings = step.settings
+    return [name for name in (getattr(settings, "prompt_template", None),
+                              getattr(settings, "system_prompt_template", None)) if name]
+
+
+def _prompt_text(prompts: PromptLoader, name: str) -> str:
+    try:
+        return prompts.load(name)
+    except PromptError as exc:  # a missing prompt fails the step when it runs; here it is just another text
+        return f"<unreadable: {exc}>"
 
 
 def first_unfinished_step(workflow: Workflow, records: Mapping[str, Mapping[str, Any]]) -> str | None:
@@ -55,9 +73,11 @@ def first_unfinished_step(workflow: Workflow, records: Mapping[str, Mapping[str,
 
 
 def records_to_reuse(workflow: Workflow, from_step: str, records: Mapping[str, Mapping[str, Any]],
-                     recorded_fingerprints: Mapping[str, str]) -> dict[str, dict]:
+                     recorded_fingerprints: Mapping[str, str],
+                     prompts: PromptLoader | None = None) -> dict[str, dict]:
     """The records of every step before ``from_step`` (definition order; not the steps that contain it, which
-    run again around it), checked against the fingerprints kept with the earlier run."""
+    run again around it), checked against the fingerprints kept with the earlier run (computed with the same
+    ``prompts`` loader, or none)."""
     order = [step.id for step in workflow.walk()]
     if from_step not in order:
         raise RerunRefused("unknown_step", f"Step '{from_step}' is not a step of workflow '{workflow.name}' "
@@ -69,7 +89,7 @@ def records_to_reuse(workflow: Workflow, from_step: str, records: Mapping[str, M
         raise RerunRefused("not_recorded", f"The outputs of step(s) {', '.join(missing)} were not recorded by the "
                            f"earlier run, so the workflow cannot be re-run from '{from_step}'; re-run it from an "
                            "earlier step or submit it again.", missing_steps=missing)
-    current = step_fingerprints(workflow)
+    current = step_fingerprints(workflow, prompts)
     changed = [step_id for step_id in before if recorded_fingerprints.get(step_id) != current[step_id]]
     if changed:
         raise RerunRefused("definition_changed", f"The definition of step(s) {', '.join(changed)} changed since the "

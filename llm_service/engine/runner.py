@@ -111,7 +111,7 @@ class Engine:
         result = run.execute()
         if include_records:
             result["step_records"] = dict(run.state.records)
-            result["metadata"]["step_fingerprints"] = step_fingerprints(workflow)
+            result["metadata"]["step_fingerprints"] = step_fingerprints(workflow, self.prompts)
         return result
 
 

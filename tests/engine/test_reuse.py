@@ -80,7 +80,7 @@ def test_the_cli_result_can_carry_the_records_and_fingerprints(setup):
     engine, _, _, _ = setup
     result = engine.run("pipeline", {"x": 1}, include_records=True)
     assert set(result["step_records"]) == {"ask", "look", "shape", "final"}
-    assert result["metadata"]["step_fingerprints"] == step_fingerprints(engine.load("pipeline"))
+    assert result["metadata"]["step_fingerprints"] == step_fingerprints(engine.load("pipeline"), engine.prompts)
     assert "step_records" not in engine.run("pipeline", {"x": 1})
 
 
@@ -126,3 +126,17 @@ def test_steps_inside_a_container_rerun_around_the_chosen_step(tmp_path):
     result = engine.run("fan", {}, completed_steps=reuse)
     assert result["success"] and len(service.calls) == 1
     assert result["metadata"]["reused_steps"] == ["first", "left"]
+
+
+def test_an_edited_prompt_file_counts_as_a_changed_step(tmp_path):
+    write_workflow(tmp_path, {"name": "prompted", "steps": [
+        step("ask", "llm", {"prompt_template": "ask.md"}), api_step("after")]}, prompts={"ask.md": "Version one"})
+    engine = make_engine(tmp_path, FakeService("fake", echo=lambda p, **_: dict(p)))
+    workflow = engine.load("prompted")
+    before = step_fingerprints(workflow, engine.prompts)
+    kept = engine.run("prompted", {}, include_records=True)["step_records"]
+    assert set(records_to_reuse(workflow, "after", kept, before, engine.prompts)) == {"ask"}
+    (tmp_path / "prompts" / "ask.md").write_text("Version two, longer")
+    with pytest.raises(RerunRefused) as changed:
+        records_to_reuse(workflow, "after", kept, before, engine.prompts)
+    assert changed.value.details["changed_steps"] == ["ask"]

@@ -82,7 +82,8 @@ def rerun_job(job_id: str, body: dict) -> Response:
     records = ctx.store.step_records(earlier_id)
     from_step = body["from_step"] or _default_from_step(earlier, workflow, records)
     try:
-        reuse = records_to_reuse(workflow, from_step, records, earlier["step_fingerprints"] or {})
+        reuse = records_to_reuse(workflow, from_step, records, earlier["step_fingerprints"] or {},
+                                 ctx.services.engine.prompts)
     except RerunRefused as refused:
         status, code = _REFUSALS[refused.reason]
         raise ApiError(status, code, str(refused), **refused.details) from None

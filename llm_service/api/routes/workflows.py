@@ -79,7 +79,7 @@ def create_and_enqueue(ctx: ApiContext, body: dict, workflow: Workflow, idempote
     so a later re-run can tell whether recorded outputs still match; ``reuse`` (a re-run's records) is written
     before the job is published, ``extra`` adds record fields."""
     job_id = str(uuid.uuid4())
-    fingerprints = step_fingerprints(workflow)
+    fingerprints = step_fingerprints(workflow, ctx.services.engine.prompts)
     ctx.store.create({
         "job_id": job_id, "workflow_name": body["workflow_name"], "workflow_version": workflow.version,
         "priority": body["priority"], "user_id": body["user_id"], "username": body["username"],
