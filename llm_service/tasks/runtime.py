@@ -49,6 +49,7 @@ PROGRESS_INTERVAL = 0.5  # progress of steps finishing faster than this is saved
 WEBHOOK_SAFETY_DELAY = 30.0  # if the immediate delivery message is lost, the due-time catches it
 FAIR_RELEASE_GAP = 1.0  # a parked job published this recently is not sent again by another finishing job
 UNLIMITED = 1_000_000
+BACKLOG_REPUBLISH_FACTOR = 10  # with a full-looking broker queue, a queued job is re-sent only after 10 periods
 
 
 class Leases:
@@ -322,13 +323,15 @@ class WorkerRuntime:
         """Publish again queued jobs whose message is gone: lost by the broker, or taken by a worker that died
         before claiming it (that message would come back only after the visibility timeout, hours). After
         QUEUED_REPUBLISH_SECONDS a queued job is published again (once per period); the claim keeps it single-run
-        when both messages arrive. Skipped while the broker holds at least as many messages as there are queued
-        jobs (each can still have its own), so a healthy backlog is not duplicated."""
+        when both messages arrive. While the broker holds at least as many messages as there are queued jobs (each
+        can still have its own), only jobs queued BACKLOG_REPUBLISH_FACTOR times longer are, so a healthy backlog
+        is not duplicated and a lost message is still bounded."""
         try:
             waiting = self.queue.backlog()
+            after = self.config.queued_republish_seconds
             if waiting is not None and waiting >= self.store.count_by_status()["queued"] - self.store.count_parked():
-                return
-            due = self.store.due_for_republish(after_seconds=self.config.queued_republish_seconds)
+                after *= BACKLOG_REPUBLISH_FACTOR
+            due = self.store.due_for_republish(after_seconds=after)
             for job_id, priority in due:
                 self.queue.enqueue(job_id, priority=priority)
                 event(log, "job.republished", level=logging.WARNING, job_id=job_id, status="queued")

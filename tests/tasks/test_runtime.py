@@ -170,7 +170,7 @@ def test_queued_jobs_are_not_published_again_while_the_broker_holds_enough_messa
     time.sleep(0.25)
     recording_queue.waiting = 2  # a backlog: each queued job can still have its message
     runtime.maintenance_tick(force=True)
-    assert recording_queue.jobs == []
+    assert recording_queue.jobs == []  # (it would be re-sent after ten periods even so)
     recording_queue.waiting = 1  # one message is missing: the broker cannot tell which, so both go again
     time.sleep(0.06)
     runtime.maintenance_tick(force=True)
@@ -186,3 +186,16 @@ def test_each_step_record_is_kept_as_the_step_finishes_so_a_crash_mid_run_keeps_
     gate.release.set()
     thread.join(10)
     assert set(runtime.store.step_records(job_id)) == {"first", "wait"}
+
+
+def test_even_behind_a_full_looking_backlog_a_queued_job_is_published_again_after_ten_periods(runtime,
+                                                                                             recording_queue):
+    runtime.config = runtime.config.with_overrides(queued_republish_seconds=0.03)
+    job_id = submit(runtime)
+    recording_queue.waiting = 5  # more messages than queued jobs: none looks lost
+    time.sleep(0.06)
+    runtime.maintenance_tick(force=True)
+    assert recording_queue.jobs == []
+    time.sleep(0.3)  # ten periods
+    runtime.maintenance_tick(force=True)
+    assert recording_queue.jobs == [(job_id, 0)]
