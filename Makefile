@@ -42,6 +42,7 @@ bench: setup  ## benchmarks (figures as ratios to baselines measured in the same
 	$(BIN)/python bench/service_throughput.py
 	$(BIN)/python bench/fanout.py
 	$(BIN)/python bench/scaling.py
+	$(BIN)/python bench/fairness.py
 
 clean:
 	rm -rf $(VENV) .dev .pytest_cache *.egg-info
