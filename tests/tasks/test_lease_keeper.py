@@ -31,6 +31,7 @@ def lease_lapsed_while_hogging(redis_client, prefix: str, pool: str, mode: str) 
         while probe.poll() is None:
             if not redis_client.exists(lease):
                 lapsed = True
+                probe.kill()  # seen: no need to wait for the hog to end
                 break
             time.sleep(0.02)
         out, err = probe.communicate(timeout=30)
