@@ -46,6 +46,7 @@ bench: setup  ## benchmarks (figures as ratios to baselines measured in the same
 	$(BIN)/python bench/scaling.py
 	$(BIN)/python bench/progress.py
 	$(BIN)/python bench/list_latency.py
+	$(BIN)/python bench/fairness.py
 
 clean:
 	rm -rf $(VENV) .dev .pytest_cache *.egg-info

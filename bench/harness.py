@@ -52,7 +52,7 @@ POLL_SECONDS = 0.005
 STALL_SECONDS = 60.0
 ONE_STEP = "bench_one_step"
 # The production defaults (Stack shortens them so fault tests recover fast; a benchmark measures what users run).
-PRODUCTION_TIMINGS = {"JOB_LEASE_SECONDS": "30", "JOB_HEARTBEAT_SECONDS": "5", "SWEEPER_INTERVAL_SECONDS": "10"}
+PRODUCTION_TIMINGS = {"JOB_LEASE_SECONDS": "10", "JOB_HEARTBEAT_SECONDS": "1", "SWEEPER_INTERVAL_SECONDS": "2"}
 ONE_STEP_DEFINITION = {
     "name": ONE_STEP, "version": "1.0.0",
     "description": "Benchmark: one pure transform step, so a job costs only the service's own work.",

@@ -64,6 +64,11 @@ def _parser() -> argparse.ArgumentParser:
                           "the default for workflows that do not say)")
     run.add_argument("--timeout", type=float, help="override the workflow's timeout_seconds")
     run.add_argument("--compact", action="store_true", help="print the result on one line")
+    run.add_argument("--resume-from", metavar="STEP",
+                     help="re-run from this step, reusing the recorded outputs of the steps before it from "
+                          "--previous (default with --previous: the first step that did not succeed)")
+    run.add_argument("--previous", metavar="RESULT.json",
+                     help="an earlier `run` result (it carries step_records and their fingerprints)")
     run.set_defaults(handler=_run)
 
     check = sub.add_parser("validate", help="check workflow definitions (names or paths to .json files)")
@@ -120,7 +125,9 @@ def _run(args: argparse.Namespace) -> int:
         except WorkflowLoadError as exc:
             raise UsageError(str(exc)) from None
         _refuse_invalid(runtime.engine, workflow, config)
-        result = runtime.engine.run(workflow, input_data, timeout=args.timeout, execution=args.execution)
+        completed = _resumed_steps(args, workflow, runtime.engine.prompts)
+        result = runtime.engine.run(workflow, input_data, timeout=args.timeout, execution=args.execution,
+                                    completed_steps=completed, include_records=True)
     finally:
         runtime.close()
     json.dump(result, sys.stdout, indent=None if args.compact else 2, ensure_ascii=False, default=str)
@@ -138,6 +145,31 @@ def _refuse_invalid(engine: Any, workflow: Any, config: Config) -> None:
                             max_steps=config.workflow_max_steps)
     if report.problems:
         raise UsageError("invalid workflow (nothing was run):\n  " + "\n  ".join(report.problems))
+
+
+def _resumed_steps(args: argparse.Namespace, workflow, prompts) -> dict | None:
+    """The earlier run's records to reuse (``--previous`` / ``--resume-from``), checked against the definition."""
+    from .engine.reuse import RerunRefused, first_unfinished_step, records_to_reuse
+
+    if args.previous is None:
+        if args.resume_from is not None:
+            raise UsageError("--resume-from needs --previous RESULT.json (an earlier run's result)")
+        return None
+    try:
+        previous = json.loads(Path(args.previous).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read --previous {args.previous}: {exc}") from None
+    records = previous.get("step_records") if isinstance(previous, dict) else None
+    if not isinstance(records, dict):
+        raise UsageError(f"{args.previous} has no step_records: pass the JSON that `llm-service run` printed")
+    from_step = args.resume_from or first_unfinished_step(workflow, records)
+    if from_step is None:
+        raise UsageError(f"every step of {args.previous} succeeded: name the step to re-run with --resume-from")
+    try:
+        return records_to_reuse(workflow, from_step, records,
+                                (previous.get("metadata") or {}).get("step_fingerprints") or {}, prompts)
+    except RerunRefused as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _validate(args: argparse.Namespace) -> int:

@@ -151,8 +151,10 @@ class Config:
     job_retention_days: float = 30.0
     job_purge_interval_seconds: float = 300.0
     job_heartbeat_seconds: float = 1.0
-    job_lease_seconds: float = 30.0
-    sweeper_interval_seconds: float = 10.0
+    job_lease_seconds: float = 10.0
+    sweeper_interval_seconds: float = 2.0
+    queued_republish_seconds: float = 30.0
+    user_max_concurrent_jobs: int = 0
     job_max_recoveries: int = 1
     visibility_timeout_seconds: int = 7200
     worker_metrics_port: int = 0
@@ -167,6 +169,7 @@ class Config:
     cors_origins: tuple = ("http://localhost:3000",)
     submit_rate_limit: int = 0
     submit_rate_window_seconds: int = 60
+    idempotency_ttl_seconds: int = 86400
 
     # Webhooks and email
     webhook_secret: str = ""
@@ -248,8 +251,10 @@ class Config:
             job_retention_days=_positive(env, "JOB_RETENTION_DAYS", 30.0),
             job_purge_interval_seconds=_float(env, "JOB_PURGE_INTERVAL_SECONDS", 300.0, minimum=0.1),
             job_heartbeat_seconds=_float(env, "JOB_HEARTBEAT_SECONDS", 1.0, minimum=0.1),
-            job_lease_seconds=_float(env, "JOB_LEASE_SECONDS", 30.0, minimum=1.0),
-            sweeper_interval_seconds=_float(env, "SWEEPER_INTERVAL_SECONDS", 10.0, minimum=0.1),
+            job_lease_seconds=_float(env, "JOB_LEASE_SECONDS", 10.0, minimum=1.0),
+            sweeper_interval_seconds=_float(env, "SWEEPER_INTERVAL_SECONDS", 2.0, minimum=0.1),
+            queued_republish_seconds=_float(env, "QUEUED_REPUBLISH_SECONDS", 30.0, minimum=1.0),
+            user_max_concurrent_jobs=_int(env, "USER_MAX_CONCURRENT_JOBS", 0, minimum=0),
             job_max_recoveries=_int(env, "JOB_MAX_RECOVERIES", 1, minimum=0),
             visibility_timeout_seconds=_int(env, "VISIBILITY_TIMEOUT_SECONDS", 7200, minimum=60),
             worker_metrics_port=_int(env, "WORKER_METRICS_PORT", 0, minimum=0),
@@ -263,6 +268,7 @@ class Config:
                                if o.strip()),
             submit_rate_limit=_int(env, "SUBMIT_RATE_LIMIT", 0, minimum=0),
             submit_rate_window_seconds=_int(env, "SUBMIT_RATE_WINDOW_SECONDS", 60, minimum=1),
+            idempotency_ttl_seconds=_int(env, "IDEMPOTENCY_TTL_SECONDS", 86400, minimum=1),
             webhook_secret=webhook_secret,
             webhook_timeout_seconds=_float(env, "WEBHOOK_TIMEOUT", 30.0, minimum=0.1),
             webhook_max_retries=_int(env, "WEBHOOK_MAX_RETRIES", 3, minimum=0),

@@ -111,6 +111,7 @@ class RecordingQueue:
         self.revoked: list[str] = []
         self.fail = False
         self.worker_count: int | None = 1
+        self.waiting: int | None = None  # what backlog() answers (None = unknown)
 
     def enqueue(self, job_id: str, *, priority: int) -> None:
         self._check()
@@ -125,6 +126,9 @@ class RecordingQueue:
 
     def workers(self, timeout: float = 1.0) -> int | None:
         return self.worker_count
+
+    def backlog(self) -> int | None:
+        return self.waiting
 
     def _check(self) -> None:
         if self.fail:

@@ -165,3 +165,27 @@ class _nothing:
 
     def __exit__(self, *exc):
         return False
+
+
+def test_run_resumes_from_a_step_reusing_the_previous_results_records(cli_env, tmp_path, capsys):
+    write(tmp_path, "two", {"name": "two", "steps": [
+        {"id": "a", "type": "transform", "config": {"operation": "template", "config": {"template": "${input.word}"}}},
+        {"id": "j", "type": "transform", "config": {"operation": "join", "input": "${input.text}"}}]})
+    first_input, second_input = tmp_path / "first.json", tmp_path / "second.json"
+    first_input.write_text('{"word": "kept", "text": "not a list"}')
+    second_input.write_text('{"word": "changed", "text": ["x", "y"]}')
+    common = ["run", "two", "--workflows-dir", str(tmp_path)]
+    assert main([*common, "--input", str(first_input)]) == 1
+    previous = tmp_path / "previous.json"
+    previous.write_text(capsys.readouterr().out)
+    assert set(json.loads(previous.read_text())["step_records"]) == {"a", "j"}
+
+    assert main([*common, "--input", str(second_input), "--previous", str(previous)]) == 0  # default: from "j"
+    result = json.loads(capsys.readouterr().out)
+    assert result["metadata"]["reused_steps"] == ["a"]
+    assert result["step_records"]["a"]["output"] == "kept"  # reused, not run with the new input
+
+    assert main([*common, "--input", str(second_input), "--previous", str(previous), "--resume-from", "a"]) == 0
+    assert json.loads(capsys.readouterr().out)["step_records"]["a"]["output"] == "changed"
+    assert main([*common, "--input", str(second_input), "--resume-from", "j"]) == 2
+    assert "--previous" in capsys.readouterr().err

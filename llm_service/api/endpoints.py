@@ -142,6 +142,7 @@ class Reply:
     schema: type[Schema] | None = None
     example: Any = None
     media_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)  # response header name -> description
 
 
 @dataclass(frozen=True)
@@ -164,7 +165,9 @@ class EndpointDoc:
     body_example: Any = None
     query: type[Schema] | None = None
     path_params: dict[str, str] = field(default_factory=dict)
+    header_params: dict[str, dict] = field(default_factory=dict)  # optional request header -> OpenAPI parameter
     protected: bool = True
+    body_optional: bool = False
 
 
 @functools.lru_cache(maxsize=None)
@@ -177,11 +180,14 @@ def _instance(schema: type[Schema]) -> Schema:
 def endpoint(*, summary: str, description: str = "", tag: str, replies: Sequence[Reply],
              failures: Sequence[Failure] = (), body: type[Schema] | None = None, body_example: Any = None,
              query: type[Schema] | None = None, path_params: dict[str, str] | None = None,
-             protected: bool = True) -> Callable:
-    """Declare a view's contract. The view receives ``body=`` / ``query=`` (loaded dicts) when declared."""
+             header_params: dict[str, dict] | None = None, protected: bool = True,
+             body_optional: bool = False) -> Callable:
+    """Declare a view's contract. The view receives ``body=`` / ``query=`` (loaded dicts) when declared; with
+    ``body_optional`` an empty body loads as ``{}`` (the schema's defaults)."""
     doc = EndpointDoc(summary=summary, description=description, tag=tag, replies=tuple(replies),
                       failures=tuple(failures), body=body, body_example=body_example, query=query,
-                      path_params=dict(path_params or {}), protected=protected)
+                      path_params=dict(path_params or {}), header_params=dict(header_params or {}),
+                      protected=protected, body_optional=body_optional)
 
     def decorate(view: Callable) -> Callable:
         body_schema = _instance(body) if body is not None else None
@@ -190,7 +196,8 @@ def endpoint(*, summary: str, description: str = "", tag: str, replies: Sequence
         @functools.wraps(view)
         def wrapper(**kwargs: Any) -> Any:
             if body_schema is not None:
-                kwargs["body"] = load_body(body_schema)
+                empty = body_optional and not _body_bytes().strip()
+                kwargs["body"] = _load(body_schema, {}, "body") if empty else load_body(body_schema)
             if query_schema is not None:
                 kwargs["query"] = load_query(query_schema)
             return view(**kwargs)

@@ -73,6 +73,13 @@ def _content(schema: Any, example: Any, media_type: str = "application/json") ->
 
 
 def _reply(reply: Reply) -> dict:
+    if reply.headers:
+        return {**_reply_body(reply), "headers": {
+            name: {"description": text, "schema": {"type": "string"}} for name, text in reply.headers.items()}}
+    return _reply_body(reply)
+
+
+def _reply_body(reply: Reply) -> dict:
     if reply.schema is not None:
         return {"description": reply.description, "content": _content(reply.schema, reply.example)}
     if reply.media_type.startswith("text/"):
@@ -124,12 +131,15 @@ def _operation(endpoint: str, doc: EndpointDoc) -> dict:
         {"in": "path", "name": name, "required": True, "description": text,
          "schema": {"type": "string", "format": "uuid"}}
         for name, text in doc.path_params.items()]
+    parameters += [{"in": "header", "name": name, "required": False, **parameter}
+                   for name, parameter in doc.header_params.items()]
     if doc.query is not None:
         parameters.append({"in": "query", "schema": doc.query})
     if parameters:
         operation["parameters"] = parameters
     if doc.body is not None:
-        operation["requestBody"] = {"required": True, "content": _content(doc.body, doc.body_example)}
+        operation["requestBody"] = {"required": not doc.body_optional,
+                                    "content": _content(doc.body, doc.body_example)}
     responses = {str(reply.status): _reply(reply) for reply in doc.replies}
     responses.update(_error_responses(_failures(doc)))
     operation["responses"] = dict(sorted(responses.items()))

@@ -20,3 +20,6 @@ class UnavailableQueue:
 
     def workers(self, timeout: float = 1.0) -> int | None:
         return None
+
+    def backlog(self) -> int | None:
+        return None

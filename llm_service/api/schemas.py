@@ -117,6 +117,19 @@ class SubmitRequestSchema(ValidateRequestSchema):
         "description": "Informational: what the user was doing.", "example": "generate_plan"})
 
 
+class RerunRequestSchema(_Request):
+    from_step = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 255), metadata={
+        "description": "The step to run again from; the steps before it (definition order) reuse their recorded "
+                       "outputs. Default: the first step that did not succeed (failed or cancelled jobs; a "
+                       "completed job needs it).", "example": "generate_plan"})
+    input_data = fields.Dict(load_default=None, allow_none=True, metadata={
+        "description": "Optional new input (default: the earlier job's). Reused steps keep their recorded outputs "
+                       "whatever the input.", "example": {"formData": {"city": "Seattle"}}})
+    webhook_url = WebhookURL(load_default=None, allow_none=True, metadata={
+        "description": "Optional webhook for the new job (default: the earlier job's webhook and secret).",
+        "format": "uri", "maxLength": MAX_URL_LENGTH, "pattern": WEBHOOK_URL_PATTERN})
+
+
 class BulkDeleteRequestSchema(_Request):
     job_ids = fields.List(fields.String(metadata={"format": "uuid"}), required=True, metadata={
         "description": "Ids (UUIDs) of the jobs to stop and delete (an empty list is a 400).", "minItems": 1,
@@ -194,6 +207,13 @@ class SubmitResponseSchema(Schema):
     created_at = _time("When the job was stored.")
     estimated_wait_seconds = fields.Integer(allow_none=True)
     status_url = fields.String()
+
+
+class RerunResponseSchema(SubmitResponseSchema):
+    rerun_of = fields.String(metadata={"format": "uuid", "description": "The job this one re-runs."})
+    from_step = fields.String(metadata={"description": "The first step the new job executes."})
+    reused_steps = fields.List(fields.String(), metadata={
+        "description": "Steps whose recorded outputs the new job reuses instead of executing them."})
 
 
 class ValidateResponseSchema(Schema):
@@ -287,6 +307,7 @@ class StatusResponseSchema(Schema):
     total_steps = fields.Integer(allow_none=True)
     webhook_url = _nullable_str()
     error = fields.Dict(allow_none=True, metadata={"description": "Structured error context (new)."})
+    rerun_of = _nullable_str(format="uuid", description="The job this one re-runs (POST /jobs/{id}/rerun).")
 
 
 class JobSummarySchema(Schema):
@@ -302,6 +323,7 @@ class JobSummarySchema(Schema):
     completed_at = _time("Final status time.")
     duration_ms = fields.Integer(allow_none=True)
     error_message = _nullable_str()
+    rerun_of = _nullable_str(format="uuid", description="The job this one re-runs.")
 
 
 class JobListSchema(Schema):
@@ -365,6 +387,9 @@ class JobDetailSchema(Schema):
     steps = fields.List(fields.Dict(), metadata={"description": "One entry per executed step."})
     usage = fields.List(fields.Dict(), metadata={"description": "One record per LLM call."})
     webhook = fields.Nested(WebhookSummarySchema)
+    rerun_of = _nullable_str(format="uuid", description="The job this one re-runs.")
+    rerun_from_step = _nullable_str(description="The step a re-run started executing from.")
+    definition_hash = _nullable_str(description="Hash of the workflow definition the job was submitted with.")
 
 
 class CancelResponseSchema(Schema):

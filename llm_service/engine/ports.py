@@ -119,6 +119,9 @@ class NullObserver:
 ProgressCallback = Callable[[str, int, int, Mapping[str, Any]], None]
 """``progress(step_id, steps_completed, total_steps, step_entry)`` after each step finishes."""
 
+RecordSink = Callable[[str, Mapping[str, Any]], None]
+"""``sink(step_id, record)`` with a step's full record (``steps.<id>``) as the step finishes, to keep for a re-run."""
+
 
 @runtime_checkable
 class RunListener(Protocol):

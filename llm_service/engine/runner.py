@@ -41,14 +41,16 @@ from .ports import (
     ProgressCallback,
     ProviderRegistry,
     RateLimiter,
+    RecordSink,
     RunListener,
     ServiceRegistry,
     SystemClock,
 )
 from .prompts import PromptLoader
 from .references import Resolver
+from .reuse import step_fingerprints
 from .scheduling import dependencies
-from .state import RunState
+from .state import RunState, llm_summary
 from .steps import EXECUTORS
 from .steps.base import SAME_AS_RESULT, Collaborators, EngineLimits, StepRun
 
@@ -90,18 +92,30 @@ class Engine:
 
     def run(self, workflow: Workflow | str, input_data: Mapping[str, Any], *,
             progress: ProgressCallback | RunListener | None = None, cancel: CancelToken | None = None,
-            timeout: float | None = None, execution: str | None = None, job_id: str | None = None) -> dict:
+            timeout: float | None = None, execution: str | None = None, job_id: str | None = None,
+            completed_steps: Mapping[str, Mapping[str, Any]] | None = None,
+            record_sink: RecordSink | None = None, include_records: bool = False) -> dict:
         """Run to completion and return ``{workflow_name, success, output, steps_executed, metadata}``.
 
         ``progress`` hears about each step: a :class:`RunListener`, or a callable told only of finished steps.
 
         Never raises for a workflow that fails, times out or is cancelled: those are results. Loading errors
-        (unknown or invalid workflow) do raise, as before.
+        (unknown or invalid workflow) do raise, as before. Re-running from a step (``reuse.py``):
+        ``completed_steps`` are full step records of an earlier run, reused instead of executing those steps;
+        ``record_sink(step_id, record)`` receives each step's full record as the step finishes (so they can be
+        kept for a later re-run); ``include_records`` adds them to the result as ``step_records`` with
+        ``metadata.step_fingerprints`` (the CLI's RESULT.json).
         """
         if isinstance(workflow, str):
             workflow = self.load(workflow)
-        return Run(self, workflow, input_data, progress=progress, cancel=cancel or NeverCancelled(),
-                   timeout=timeout, execution=execution, job_id=job_id).execute()
+        run = Run(self, workflow, input_data, progress=progress, cancel=cancel or NeverCancelled(),
+                  timeout=timeout, execution=execution, job_id=job_id, completed_steps=completed_steps,
+                  record_sink=record_sink)
+        result = run.execute()
+        if include_records:
+            result["step_records"] = dict(run.state.records)
+            result["metadata"]["step_fingerprints"] = step_fingerprints(workflow, self.prompts)
+        return result
 
 
 class Run:
@@ -109,7 +123,9 @@ class Run:
 
     def __init__(self, engine: Engine, workflow: Workflow, input_data: Mapping[str, Any], *,
                  progress: ProgressCallback | RunListener | None, cancel: CancelToken, timeout: float | None,
-                 execution: str | None, job_id: str | None) -> None:
+                 execution: str | None, job_id: str | None,
+                 completed_steps: Mapping[str, Mapping[str, Any]] | None = None,
+                 record_sink: RecordSink | None = None) -> None:
         self.engine = engine
         self.tools = engine.tools
         self.workflow = workflow
@@ -122,6 +138,9 @@ class Run:
         self.timeout = timeout or workflow.timeout_seconds
         self.state = RunState(workflow, self.input_data)
         self.deadline = Deadline(self.tools.clock, self.timeout, label=f"Workflow '{workflow.name}'")
+        self.completed = dict(completed_steps or {})
+        self.record_sink = record_sink
+        self.reused: list[str] = []
 
     # -- top level ----------------------------------------------------------------------------------------------
 
@@ -178,6 +197,8 @@ class Run:
             metadata["error"] = error
         if cancelled:
             metadata["cancelled"] = True
+        if self.reused:
+            metadata["reused_steps"] = [step_id for step_id in state.order if step_id in self.reused]
         return {
             "workflow_name": self.workflow.name,
             "success": error is None,
@@ -216,6 +237,9 @@ class Run:
         """Run one step under its error mode; record it; report progress. Raises StepFailed under ``fail``."""
         if cancel.is_cancelled():
             raise WorkflowCancelled(f"Workflow cancelled before step '{step.id}'")
+        if step.id in self.completed:
+            self._reuse(step, self.completed[step.id])
+            return
         position, total = self.state.order[step.id] + 1, len(self.state.order)
         self.deadline.check(f"at step {position}/{total} ('{step.id}')")
         self.listener.step_started(step.id, position, total, step.title)
@@ -275,6 +299,34 @@ class Run:
 
     # -- recording ----------------------------------------------------------------------------------------------
 
+    def _reuse(self, step: Step, record: Mapping[str, Any]) -> None:
+        """A step completed by an earlier run: its full record stands in for executing it (and for any steps
+        inside it, whose records the caller passes too)."""
+        self.state.reuse(step, record)
+        self.reused.append(step.id)
+        entry: dict[str, Any] = {"step_id": step.id, "step_type": step.type, "duration_ms": 0,
+                                 "success": bool(record.get("success")), "reused": True}
+        if record.get("skipped"):
+            entry["skipped"] = True
+        usage = record.get("usage")
+        entry["output"] = (llm_summary(record) if step.type == "llm" and isinstance(usage, dict)
+                           and "total_tokens" in usage else record.get("output"))
+        self._add_entry(step, entry)
+        for inner in walk_steps(step.children):
+            if inner.id in self.completed and inner.id not in self.state.records:
+                self._reuse(inner, self.completed[inner.id])
+
+    def _add_entry(self, step: Step, entry: dict) -> None:
+        """The step's full record goes to the sink first, then its entry to the listener: a listener that saves
+        at once (the worker's progress buffer) then carries both in one write."""
+        if self.record_sink is not None:
+            try:
+                self.record_sink(step.id, self.state.records[step.id])
+            except Exception:  # keeping records is for a later re-run: never fail this run over it
+                log.warning("could not keep the record of step %s", step.id, exc_info=True,
+                            extra={"job_id": self.job_id, "step_id": step.id})
+        self.state.add_entry(step, entry, self.progress)
+
     def _succeeded(self, step: Step, run: StepRun, outcome: Any, started: float, attempts: int) -> None:
         duration_ms = int((time.monotonic() - started) * 1000)
         self.state.record_success(step, outcome.result, extra=outcome.record_extra)
@@ -306,7 +358,7 @@ class Run:
             entry["warnings"] = list(run.warnings)
             for warning in run.warnings:
                 self.state.warn(f"step '{step.id}': {warning}")
-        self.state.add_entry(step, entry, self.progress)
+        self._add_entry(step, entry)
 
     def _settle_children(self, step: Step, *, record_entries: bool) -> None:
         """Children of a failed parallel/conditional step that never finished read as null, like failed steps;
@@ -315,15 +367,15 @@ class Run:
             if inner.id not in self.state.records:
                 self.state.record_no_output(inner, skipped=True)
             if record_entries and inner.id not in self.state.entries:
-                self.state.add_entry(inner, {"step_id": inner.id, "step_type": inner.type, "duration_ms": 0,
-                                             "success": False, "skipped": True}, self.progress)
+                self._add_entry(inner, {"step_id": inner.id, "step_type": inner.type, "duration_ms": 0,
+                                        "success": False, "skipped": True})
 
     def record_skipped(self, steps: list[Step]) -> None:
         """Steps of a conditional branch that was not taken: recorded so references to them give null."""
         for skipped in walk_steps(steps):
             self.state.record_no_output(skipped, skipped=True)
-            self.state.add_entry(skipped, {"step_id": skipped.id, "step_type": skipped.type, "duration_ms": 0,
-                                           "success": False, "skipped": True}, self.progress)
+            self._add_entry(skipped, {"step_id": skipped.id, "step_type": skipped.type, "duration_ms": 0,
+                                      "success": False, "skipped": True})
 
     # -- helpers ------------------------------------------------------------------------------------------------
 

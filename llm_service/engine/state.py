@@ -68,6 +68,15 @@ class RunState:
             self.records[step.id] = record
             self.empty_steps.add(step.id)
 
+    def reuse(self, step: Step, record: Mapping[str, Any]) -> None:
+        """Take a step's record from an earlier run as is (re-run from a later step)."""
+        with self._lock:
+            self.records[step.id] = dict(record)
+            if record.get("success"):
+                self.empty_steps.discard(step.id)
+            else:
+                self.empty_steps.add(step.id)
+
     def add_entry(self, step: Step, entry: dict, progress: Callable[[str, int, int, dict], None] | None) -> None:
         with self._lock:
             self.entries[step.id] = entry

@@ -9,11 +9,13 @@ from .store import (
     WEBHOOK_STATES,
     Claim,
     DuplicateJob,
+    IdempotencyKey,
+    IdempotencyKeyTaken,
     JobStore,
     StoreUnavailable,
 )
 
 __all__ = [
     "CALLER_FIELDS", "RECORD_DEFAULTS", "STATUSES", "SUMMARY_FIELDS", "TERMINAL_STATUSES", "WEBHOOK_EVENTS",
-    "WEBHOOK_STATES", "Claim", "DuplicateJob", "JobStore", "StoreUnavailable",
+    "WEBHOOK_STATES", "Claim", "DuplicateJob", "IdempotencyKey", "IdempotencyKeyTaken", "JobStore", "StoreUnavailable",
 ]

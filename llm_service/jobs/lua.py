@@ -18,18 +18,7 @@ Key names are built inside the scripts from the prefix (single-instance Redis, n
 """
 from __future__ import annotations
 
-_JOB_PRELUDE = r"""
-local P = ARGV[1]
-local ID = ARGV[2]
-local NOW_MS = tonumber(ARGV[3])
-local NOW = ARGV[4]
-local NONCE = ARGV[5]
-local WEBHOOK_DUE = ARGV[6]
-local KEY = KEYS[1]
-local RECEIPT = KEYS[1] .. ':receipt'
-local TERMINAL = {completed = true, failed = true, cancelled = true}
-local STATUSES = {'pending', 'queued', 'processing', 'completed', 'failed', 'cancelled'}
-
+_ISO_MS = r"""
 local function iso_ms(s)
   local y, mo, d, h, mi, se, frac = string.match(s, '^(%d%d%d%d)-(%d%d)-(%d%d)T(%d%d):(%d%d):(%d%d)%.?(%d*)Z$')
   if not y then return nil end
@@ -44,7 +33,20 @@ local function iso_ms(s)
   if frac ~= '' then ms = tonumber(string.sub(frac .. '00', 1, 3)) end
   return (((days * 24 + tonumber(h)) * 60 + tonumber(mi)) * 60 + tonumber(se)) * 1000 + ms
 end
+"""
 
+_JOB_PRELUDE = r"""
+local P = ARGV[1]
+local ID = ARGV[2]
+local NOW_MS = tonumber(ARGV[3])
+local NOW = ARGV[4]
+local NONCE = ARGV[5]
+local WEBHOOK_DUE = ARGV[6]
+local KEY = KEYS[1]
+local RECEIPT = KEYS[1] .. ':receipt'
+local TERMINAL = {completed = true, failed = true, cancelled = true}
+local STATUSES = {'pending', 'queued', 'processing', 'completed', 'failed', 'cancelled'}
+""" + _ISO_MS + r"""
 local function field(name)
   local raw = redis.call('HGET', KEY, name)
   if raw == false or raw == 'null' then return nil end
@@ -114,8 +116,25 @@ local function give_receipt(reply)
 end
 """
 
-# ARGV[7] worker id (JSON), ARGV[8] new lease token, ARGV[9] the token as JSON, ARGV[10] lease ms.
-CLAIM = _JOB_PRELUDE + r"""
+# Per-user fairness (USER_MAX_CONCURRENT_JOBS): ``P:fair:running:<user>`` holds the user's claimed jobs (entries of
+# jobs no longer processing are pruned whenever it is read, so a worker dying after its finish cannot leak a slot),
+# ``P:fair:parked:<user>`` the user's jobs waiting for a slot in arrival order, ``P:fair:users`` the users with
+# parked jobs. A parked job stays ``queued`` (flag ``parked``) and holds no worker slot: its message was consumed,
+# and it is published again when a slot frees up.
+_FAIR = r"""
+local function fair_running(user)
+  local running = P .. 'fair:running:' .. user
+  for _, id in ipairs(redis.call('SMEMBERS', running)) do
+    if redis.call('HGET', P .. 'job:' .. id, 'status') ~= '"processing"' then redis.call('SREM', running, id) end
+  end
+  return running
+end
+"""
+
+# ARGV[7] worker id (JSON), ARGV[8] new lease token, ARGV[9] the token as JSON, ARGV[10] lease ms, ARGV[11] the
+# per-user limit (0 = none). Over the limit, or behind the user's earlier parked jobs, the job is parked instead:
+# of the parked jobs, only the first (limit - running) may be claimed, which keeps a user's jobs in order.
+CLAIM = _JOB_PRELUDE + _FAIR + r"""
 local raw = redis.call('HGET', KEY, 'status')
 if not raw then return {'not_found'} end
 local status = cjson.decode(raw)
@@ -124,6 +143,30 @@ if status == 'processing' and redis.call('HGET', KEY, 'lease_token') == ARGV[9] 
 end
 if TERMINAL[status] then return {'finished', redis.call('HGETALL', KEY)} end
 if status ~= 'queued' then return {'busy', redis.call('HGETALL', KEY)} end
+local limit = tonumber(ARGV[11]) or 0
+local user = field('user_id')
+if limit > 0 and user then
+  local running = fair_running(user)
+  local parked = P .. 'fair:parked:' .. user
+  local free = limit - redis.call('SCARD', running)
+  local position = redis.call('LPOS', parked, ID)
+  local waiting = redis.call('LLEN', parked)
+  if (position and position >= free) or (not position and (waiting > 0 or free <= 0)) then
+    if not position then
+      redis.call('RPUSH', parked, ID)
+      redis.call('SADD', P .. 'fair:users', user)
+      redis.call('HSET', KEY, 'parked', 'true')
+      redis.call('HDEL', KEY, 'published_at')  -- its message is used up: only a release publishes it again
+    end
+    return {'parked', redis.call('HGETALL', KEY)}
+  end
+  if position then
+    redis.call('LREM', parked, 1, ID)
+    if waiting == 1 then redis.call('SREM', P .. 'fair:users', user) end
+  end
+  redis.call('SADD', running, ID)
+end
+if redis.call('HGET', KEY, 'parked') == 'true' then redis.call('HSET', KEY, 'parked', 'false') end
 local attempts = tonumber(redis.call('HGET', KEY, 'attempts')) or 0
 redis.call('HSET', KEY, 'started_at', NOW, 'updated_at', NOW, 'completed_at', 'null', 'duration_ms', 'null',
   'attempts', string.format('%d', attempts + 1), 'worker_id', ARGV[7], 'lease_token', ARGV[9])
@@ -206,6 +249,64 @@ local msg = string.gsub(ARGV[10], '__N__', n)
 redis.call('HSET', KEY, 'error', err, 'error_message', msg)
 terminate('failed', 'workflow.failed')
 return give_receipt('failed')
+"""
+
+# KEYS none. ARGV[1] prefix, ARGV[2] user id, ARGV[3] limit, ARGV[4] now ms, ARGV[5] now (JSON ISO), ARGV[6] gap ms.
+# The user's parked jobs that may run now (the first limit - running of them) and were not released within the gap
+# (``published_at``, cleared when a job is parked) are stamped ``published_at`` and returned as {job id, priority} for the caller to publish; parked entries of jobs
+# no longer queued (cancelled, deleted) are dropped.
+RELEASE_PARKED = r"""
+local P, user, limit, NOW_MS, NOW, gap = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
+""" + _ISO_MS + _FAIR + r"""
+local parked = P .. 'fair:parked:' .. user
+for _, id in ipairs(redis.call('LRANGE', parked, 0, -1)) do
+  if redis.call('HGET', P .. 'job:' .. id, 'status') ~= '"queued"' then redis.call('LREM', parked, 0, id) end
+end
+if redis.call('LLEN', parked) == 0 then
+  redis.call('SREM', P .. 'fair:users', user)
+  return {}
+end
+local free = limit - redis.call('SCARD', fair_running(user))
+local out = {}
+if free <= 0 then return out end
+for _, id in ipairs(redis.call('LRANGE', parked, 0, free - 1)) do
+  local key = P .. 'job:' .. id
+  local raw = redis.call('HGET', key, 'published_at')
+  local last = (raw and raw ~= 'null' and iso_ms(cjson.decode(raw))) or 0
+  if NOW_MS - last >= gap then
+    redis.call('HSET', key, 'published_at', NOW)
+    out[#out + 1] = {id, redis.call('HGET', key, 'priority') or '0'}
+  end
+end
+return out
+"""
+
+# ARGV[7] the bound in ms. A queued job last published (``published_at``, else ``queued_at``) at least that long ago
+# gets ``published_at`` = now and the reply is its priority (the caller publishes it again); else 'skipped'.
+REPUBLISH = _JOB_PRELUDE + r"""
+local earlier = earlier_reply()
+if earlier then return earlier end
+if redis.call('HGET', KEY, 'status') ~= '"queued"' or redis.call('HGET', KEY, 'parked') == 'true' then
+  return 'skipped'
+end
+local last = 0
+for _, name in ipairs({'published_at', 'queued_at'}) do
+  local at = field(name)
+  local ms = at and iso_ms(at)
+  if ms and ms > last then last = ms end
+end
+if NOW_MS - last < tonumber(ARGV[7]) then return 'skipped' end
+redis.call('HSET', KEY, 'published_at', NOW)
+return give_receipt(redis.call('HGET', KEY, 'priority') or '0')
+"""
+
+# ARGV[7] step id, ARGV[8] the step's full record (JSON). Kept in ``P:job:<id>:records`` while the job is processing
+# (so a later re-run can reuse it); 0 when the job is not processing (deleted, or already ended).
+SAVE_STEP_RECORD = _JOB_PRELUDE + r"""
+if redis.call('HGET', KEY, 'status') ~= '"processing"' then return 0 end
+redis.call('HSET', KEY .. ':records', ARGV[7], ARGV[8])
+expire_with_job(KEY .. ':records')
+return 1
 """
 
 # ARGV[7] list name ('usage', 'webhooks'), ARGV[8] hash field that mirrors the list length or '',
@@ -348,7 +449,7 @@ local function remove_job(P, id)
     end
   end
   redis.call('DEL', key, key .. ':steps', key .. ':usage', key .. ':webhooks', key .. ':payloads', key .. ':lease',
-    key .. ':cancel', key .. ':receipt')
+    key .. ':cancel', key .. ':receipt', key .. ':records', key .. ':reuse')
   return status
 end
 """
@@ -374,12 +475,34 @@ redis.call('SREM', KEYS[2], ARGV[1])
 return 1
 """
 
-# Create a job in one round trip. KEYS: job hash, all index, queued index, user index (or ''), users set.
-# ARGV: job id, score, hash TTL seconds, user id ('' = none), then field/value pairs (values JSON-encoded).
-# Returns 1, or 0 when the id exists. Arguments are validated in Python first, so no command here can fail midway.
-CREATE = r"""
+# An idempotency key holds "<job id>|<request fingerprint>"; this answers {job id, fingerprint} while that job
+# exists, else nil.
+_NAMED_JOB = r"""
+local function named_job(key, prefix)
+  local taken = redis.call('GET', key)
+  if not taken then return nil end
+  local sep = string.find(taken, '|', 1, true)
+  if not sep then return nil end
+  local job_id = string.sub(taken, 1, sep - 1)
+  if redis.call('EXISTS', prefix .. 'job:' .. job_id) == 0 then return nil end
+  return {job_id, string.sub(taken, sep + 1)}
+end
+"""
+
+# Create a job in one round trip. KEYS: job hash, all index, queued index, user index (or ''), users set, idempotency
+# key (or ''). ARGV: job id, score, hash TTL seconds, user id ('' = none), idempotency key TTL ms, request fingerprint,
+# key prefix, then field/value pairs (values JSON-encoded). Returns 1, or 0 when the id exists, or
+# {job id, fingerprint} when the idempotency key already names a job that still exists (a key whose job was deleted
+# is taken over). The key and the job are written together, so of concurrent requests with one key exactly one
+# creates a job, and a re-sent call finds its own job id. Arguments are validated in Python first, so no command
+# here can fail midway.
+CREATE = _NAMED_JOB + r"""
+if KEYS[6] ~= '' then
+  local named = named_job(KEYS[6], ARGV[7])
+  if named then return named end
+end
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+redis.call('HSET', KEYS[1], unpack(ARGV, 8))
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
@@ -387,6 +510,7 @@ if ARGV[4] ~= '' then
   redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])
   redis.call('SADD', KEYS[5], ARGV[4])
 end
+if KEYS[6] ~= '' then redis.call('SET', KEYS[6], ARGV[1] .. '|' .. ARGV[6], 'PX', ARGV[5]) end
 return 1
 """
 
@@ -407,4 +531,10 @@ local payloads = KEY .. ':payloads'
 redis.call('HSETNX', payloads, ARGV[7], ARGV[8])
 expire_with_job(payloads)
 return 1
+"""
+
+# KEYS[1] an idempotency key; ARGV[1] the key prefix. The {job id, fingerprint} it names while that job exists, else
+# nil (a read-only look-up, so a replay is answered before any submission limit is charged).
+IDEMPOTENT_JOB = _NAMED_JOB + r"""
+return named_job(KEYS[1], ARGV[1])
 """

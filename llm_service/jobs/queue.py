@@ -24,3 +24,6 @@ class JobQueue(Protocol):
 
     def workers(self, timeout: float = 1.0) -> int | None:
         """How many workers answered a ping within ``timeout``; None when the broker is unreachable."""
+
+    def backlog(self) -> int | None:
+        """How many messages wait in the broker's job queue (not yet handed to a worker); None when unknown."""

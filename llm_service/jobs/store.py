@@ -47,12 +47,14 @@ RECORD_DEFAULTS: dict[str, Any] = {
     "attempts": 0, "recoveries": 0, "worker_id": None, "lease_token": None, "cancel_requested": False,
     "webhook_event": None, "webhook_state": "none", "webhook_attempts": 0, "webhook_next_attempt_at": None,
     "webhook_permanently_failed": False, "total_tokens": 0, "total_cost_usd": 0.0,
+    "rerun_of": None, "rerun_from_step": None, "definition_hash": None, "step_fingerprints": None,
 }
 # What a caller may set in create(); everything else is owned by the store's state machine.
 CALLER_FIELDS = frozenset({"job_id", "workflow_name", "workflow_version", "priority", "user_id", "username",
-                           "action", "input_data", "webhook_url", "webhook_secret", "debug_mode"})
+                           "action", "input_data", "webhook_url", "webhook_secret", "debug_mode", "rerun_of",
+                           "rerun_from_step", "definition_hash", "step_fingerprints"})
 SUMMARY_FIELDS = ("job_id", "workflow_name", "status", "priority", "user_id", "username", "action", "created_at",
-                  "started_at", "completed_at", "duration_ms", "error_message")
+                  "started_at", "completed_at", "duration_ms", "error_message", "rerun_of")
 
 WORKER_LOST_MESSAGE = ("The worker running this job stopped before it finished (no heartbeat) and the job has "
                        "used its __N__ automatic re-run(s) (JOB_MAX_RECOVERIES); submit it again to retry.")
@@ -67,6 +69,25 @@ class StoreUnavailable(Exception):
 
 class DuplicateJob(ValueError):
     """``create`` was given the id of a job that already exists; the existing job is left untouched."""
+
+
+@dataclass(frozen=True)
+class IdempotencyKey:
+    """A client's idempotency key as the store keeps it: ``name`` is already scoped (to an API secret) and hashed,
+    ``fingerprint`` identifies the request it was first used with, ``ttl_seconds`` how long it is remembered."""
+    name: str
+    fingerprint: str
+    ttl_seconds: float
+
+
+class IdempotencyKeyTaken(Exception):
+    """The idempotency key already names a job that still exists: ``same_request`` tells a retry (answer with that
+    job) from a different request reusing the key."""
+
+    def __init__(self, job_id: str, same_request: bool) -> None:
+        super().__init__(f"Idempotency key already used for job {job_id}")
+        self.job_id = job_id
+        self.same_request = same_request
 
 
 @dataclass(frozen=True)
@@ -118,6 +139,11 @@ def _record(pairs: Iterable[tuple[Any, Any]]) -> dict:
     return record
 
 
+def _taken(named: list, idempotency: IdempotencyKey) -> IdempotencyKeyTaken:
+    """The refusal for a key that names ``named`` = [job id, fingerprint] (a Lua reply)."""
+    return IdempotencyKeyTaken(_text(named[0]), _text(named[1]) == idempotency.fingerprint)
+
+
 def _record_from_flat(flat: list) -> dict:
     return _record(zip(flat[0::2], flat[1::2]))
 
@@ -157,6 +183,9 @@ class _Keys:
     def lock(self, name: str) -> str:
         return f"{self.p}lock:{name}"
 
+    def idempotency(self, name: str) -> str:
+        return f"{self.p}idempotency:{name}"
+
     def scratch(self) -> str:
         return f"{self.p}tmp:{uuid.uuid4().hex}"
 
@@ -179,11 +208,15 @@ class JobStore:
         self._record_ttl = math.ceil((retention_days + 1) * _DAY)  # whole seconds, for EXPIRE
         self._clock = clock
         self._create = redis_client.register_script(lua.CREATE)
+        self._idempotent_job = redis_client.register_script(lua.IDEMPOTENT_JOB)
         self._claim = redis_client.register_script(lua.CLAIM)
         self._save_progress = redis_client.register_script(lua.SAVE_PROGRESS)
         self._finish = redis_client.register_script(lua.FINISH)
         self._cancel = redis_client.register_script(lua.CANCEL)
         self._recover = redis_client.register_script(lua.RECOVER)
+        self._save_step_record = redis_client.register_script(lua.SAVE_STEP_RECORD)
+        self._republish = redis_client.register_script(lua.REPUBLISH)
+        self._release_parked = redis_client.register_script(lua.RELEASE_PARKED)
         self._append = redis_client.register_script(lua.APPEND)
         self._webhook_state = redis_client.register_script(lua.SET_WEBHOOK_STATE)
         self._heartbeat = redis_client.register_script(lua.HEARTBEAT)
@@ -222,13 +255,14 @@ class JobStore:
             return False
 
     @_translating_outages
-    def create(self, record: dict) -> dict:
+    def create(self, record: dict, *, idempotency: IdempotencyKey | None = None) -> dict:
         """Store a new queued job (hash, indexes and expiry in one Lua call) and return the full record.
 
         The caller supplies the fields in :data:`CALLER_FIELDS` (``workflow_name`` required, ``job_id`` generated
         when absent); store-owned fields given here (status, timestamps, counters...) are ignored. Unknown keys,
         bad types and values that are not JSON-serialisable raise ValueError before anything is written; an
-        existing id raises :class:`DuplicateJob`.
+        existing id raises :class:`DuplicateJob`. With ``idempotency``, a key that already names an existing job
+        raises :class:`IdempotencyKeyTaken` and nothing is written; otherwise the key is remembered with the job.
         """
         now_ms, now = self._now()
         fields = self._new_record(record, now)
@@ -237,10 +271,12 @@ class JobStore:
         key = self._k.job(job_id)
         score = repr(now_ms / 1000)
         pairs = [item for pair in encoded.items() for item in pair]
-        keys = [key, self._k.all, self._k.status("queued"), self._k.user(user_id) if user_id else "", self._k.users]
+        keys = [key, self._k.all, self._k.status("queued"), self._k.user(user_id) if user_id else "", self._k.users,
+                self._k.idempotency(idempotency.name) if idempotency else ""]
+        once = [_ms(idempotency.ttl_seconds), idempotency.fingerprint] if idempotency else [0, ""]
         try:
             created = self._create(keys=keys, args=[job_id, score, self._record_ttl,
-                                                   user_id or "", *pairs])
+                                                   user_id or "", *once, self._k.p, *pairs])
         except _UNAVAILABLE as exc:
             return self._settle_interrupted_create(key, encoded, exc)
         except redis.exceptions.ResponseError:
@@ -248,9 +284,20 @@ class JobStore:
             # undo the parts that did apply, so no half job stays behind, then report the error.
             self._undo_create(job_id, user_id)
             raise
+        if isinstance(created, list) and idempotency is not None:
+            taken = _taken(created, idempotency)
+            if taken.job_id != job_id:  # a key naming our own id is this very call, re-sent by redis-py
+                raise taken
+            return self._settle_interrupted_create(key, encoded, DuplicateJob(f"Job already exists: {job_id}"))
         if not created:  # the id exists: our own earlier attempt whose reply was lost (redis-py re-sent it), or not
             return self._settle_interrupted_create(key, encoded, DuplicateJob(f"Job already exists: {job_id}"))
         return fields
+
+    @_translating_outages
+    def idempotent_job(self, idempotency: IdempotencyKey) -> IdempotencyKeyTaken | None:
+        """What :meth:`create` would refuse with for this key right now (a read-only look-up), else None."""
+        named = self._idempotent_job(keys=[self._k.idempotency(idempotency.name)], args=[self._k.p])
+        return _taken(named, idempotency) if named else None
 
     def _undo_create(self, job_id: str, user_id: str | None) -> None:
         pipe = self._r.pipeline(transaction=False)
@@ -291,7 +338,8 @@ class JobStore:
         priority = given.get("priority", 0)
         if isinstance(priority, bool) or not isinstance(priority, int) or not 0 <= priority <= 10:
             raise ValueError(f"priority must be an integer 0-10, got {priority!r}")
-        for optional in ("workflow_version", "user_id", "username", "action", "webhook_url", "webhook_secret"):
+        for optional in ("workflow_version", "user_id", "username", "action", "webhook_url", "webhook_secret",
+                         "rerun_of", "rerun_from_step", "definition_hash"):
             value = given.get(optional)
             if value is not None and not isinstance(value, str):
                 raise ValueError(f"{optional} must be a string or null, got {type(value).__name__}")
@@ -317,11 +365,14 @@ class JobStore:
     # ---------------------------------------------------------------------------------------------- execution
 
     @_translating_outages
-    def claim(self, job_id: str, *, worker_id: str, lease_seconds: float) -> Claim:
-        """Take a queued job for execution (one Lua call). Only ``claimed`` means "run it"."""
+    def claim(self, job_id: str, *, worker_id: str, lease_seconds: float, user_limit: int = 0) -> Claim:
+        """Take a queued job for execution (one Lua call). Only ``claimed`` means "run it"; ``parked`` means its
+        user already runs ``user_limit`` jobs (or has earlier ones waiting): it waits, queued, for
+        :meth:`release_parked` to hand it back."""
         token = uuid.uuid4().hex
         keys, args = self._job_args(job_id)
-        reply = self._claim(keys=keys, args=[*args, _enc(worker_id), token, _enc(token), _ms(lease_seconds)])
+        reply = self._claim(keys=keys, args=[*args, _enc(worker_id), token, _enc(token), _ms(lease_seconds),
+                                             int(user_limit)])
         outcome = _text(reply[0])
         record = _record_from_flat(reply[1]) if len(reply) > 1 else None
         return Claim(outcome, token if outcome == "claimed" else None, record)
@@ -361,23 +412,34 @@ class JobStore:
                                    client=client)
 
     @_translating_outages
-    def save_progress_batch(self, job_id: str, token: str, items: list[tuple[dict, dict | None]]) -> None:
-        """Several ``save_progress`` calls in one round trip (progress is buffered for fast steps)."""
-        if not items:
+    def save_progress_batch(self, job_id: str, token: str, items: list[tuple[dict, dict | None]],
+                            records: list[tuple[str, dict]] = ()) -> None:
+        """Several ``save_progress`` calls, and the full records of the steps they report (kept while the job is
+        processing, for a later re-run), in one round trip: the worker buffers them for fast steps."""
+        if not items and not records:
             return
         pipe = self._r.pipeline(transaction=False)
+        self._pending_calls(job_id, token, items, records, pipe)
+        pipe.execute()
+
+    def _pending_calls(self, job_id: str, token: str, items: list[tuple[dict, dict | None]],
+                       records: list[tuple[str, dict]], pipe: Any) -> None:
+        for step_id, record in records:
+            keys, args = self._job_args(job_id)
+            self._save_step_record(keys=keys, args=[*args, step_id, _enc(record)], client=pipe)
         for progress, entry in items:
             self._progress_call(job_id, token, progress, entry, client=pipe)
-        pipe.execute()
 
     @_translating_outages
     def finish(self, job_id: str, token: str, *, status: str, result: dict | None, error: dict | None,
                error_message: str | None, total_tokens: int = 0, total_cost_usd: float = 0.0,
-               progress_items: list[tuple[dict, dict | None]] = (), usage: list[dict] = ()) -> bool:
+               progress_items: list[tuple[dict, dict | None]] = (), usage: list[dict] = (),
+               step_records: list[tuple[str, dict]] = ()) -> bool:
         """End the execution holding ``token``; True iff this call made the transition.
 
-        Progress not yet saved and the job's LLM usage records travel in the same round trip, ahead of the
-        transition (one pipeline of Lua calls), so a short job costs the worker two round trips: claim and finish.
+        Progress and step records not yet saved and the job's LLM usage records travel in the same round trip,
+        ahead of the transition (one pipeline of Lua calls), so a short job costs the worker two round trips: claim
+        and finish.
         """
         if status not in TERMINAL_STATUSES:
             raise ValueError(f"finish() needs a terminal status, got {status!r}")
@@ -385,11 +447,10 @@ class JobStore:
                   _enc(float(total_cost_usd))]
         keys, args = self._job_args(job_id)
         finish_args = [*args, _enc(token), status, WEBHOOK_EVENTS[status], *values]
-        if not progress_items and not usage:
+        if not progress_items and not usage and not step_records:
             return bool(self._finish(keys=keys, args=finish_args))
         pipe = self._r.pipeline(transaction=False)
-        for progress, entry in progress_items:
-            self._progress_call(job_id, token, progress, entry, client=pipe)
+        self._pending_calls(job_id, token, list(progress_items), list(step_records), pipe)
         if usage:
             self._append_entries(job_id, "usage", "", list(usage), client=pipe)
         self._finish(keys=keys, args=finish_args, client=pipe)
@@ -440,6 +501,72 @@ class JobStore:
                           client=pipe)
         outcomes = [_text(o) for o in pipe.execute()]
         return [(job_id, outcome) for job_id, outcome in zip(candidates, outcomes) if outcome != "skipped"]
+
+    @_translating_outages
+    def due_for_republish(self, *, after_seconds: float, limit: int = 500) -> list[tuple[str, int]]:
+        """Queued jobs not (re)published for ``after_seconds``, oldest first, as (job id, priority); each is
+        stamped ``published_at`` = now in the same Lua call, so it comes up again only after another
+        ``after_seconds`` and two sweepers never both take it. The caller publishes them again."""
+        newest = self._clock() - after_seconds
+        candidates = [_text(j) for j in self._r.zrangebyscore(self._k.status("queued"), self._cutoff(), newest,
+                                                              start=0, num=limit)]
+        if not candidates:
+            return []
+        ms, iso = self._now()
+        pipe = self._r.pipeline(transaction=False)
+        for job_id in candidates:
+            self._republish(keys=[self._k.job(job_id)],
+                            args=[*self._prelude_args(job_id, ms, iso), epoch_to_ms(after_seconds)], client=pipe)
+        replies = [_text(r) for r in pipe.execute()]
+        return [(job_id, int(reply)) for job_id, reply in zip(candidates, replies) if reply != "skipped"]
+
+    # ---------------------------------------------------------------------------------------------- fairness
+
+    @_translating_outages
+    def release_parked(self, user_id: str, *, limit: int, gap_seconds: float = 0.0) -> list[tuple[str, int]]:
+        """The user's parked jobs that may run now, as (job id, priority), for the caller to publish again (one
+        Lua call); a job published within ``gap_seconds`` is left alone, so concurrent callers do not both send
+        it and a periodic sweep re-sends only messages that went missing."""
+        ms, iso = self._now()
+        reply = self._release_parked(args=[self._k.p, user_id, int(limit), ms, _enc(iso), epoch_to_ms(gap_seconds)])
+        return [(_text(job_id), int(_text(priority))) for job_id, priority in reply]
+
+    @_translating_outages
+    def parked_users(self) -> list[str]:
+        return [_text(user) for user in self._r.smembers(f"{self._k.p}fair:users")]
+
+    @_translating_outages
+    def count_parked(self) -> int:
+        users = self.parked_users()
+        pipe = self._r.pipeline(transaction=False)
+        for user in users:
+            pipe.llen(f"{self._k.p}fair:parked:{user}")
+        return sum(int(n) for n in pipe.execute()) if users else 0
+
+    # ---------------------------------------------------------------------------------------------- re-runs
+
+    @_translating_outages
+    def step_records(self, job_id: str) -> dict[str, dict]:
+        """The step records the job's executions kept: step id -> record."""
+        return self._hash_of(self._k.sub(job_id, "records"))
+
+    @_translating_outages
+    def set_reused_records(self, job_id: str, records: dict[str, dict]) -> None:
+        """The earlier run's records a re-run job reuses (written before the job is published; expire with it)."""
+        if not records:
+            return
+        key = self._k.sub(job_id, "reuse")
+        pipe = self._r.pipeline(transaction=True)
+        pipe.hset(key, mapping={step_id: _enc(record) for step_id, record in records.items()})
+        pipe.expire(key, (self._retention_days + 1) * _DAY)
+        pipe.execute()
+
+    @_translating_outages
+    def reused_records(self, job_id: str) -> dict[str, dict]:
+        return self._hash_of(self._k.sub(job_id, "reuse"))
+
+    def _hash_of(self, key: str) -> dict[str, dict]:
+        return {_text(k): _dec(v) for k, v in self._r.hgetall(key).items()}
 
     # ---------------------------------------------------------------------------------------------- queries
 

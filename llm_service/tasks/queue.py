@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 
 from celery import Celery
+from kombu.exceptions import ChannelError
 
 from ..jobs.queue import QueueUnavailable
 from .celery_app import WEBHOOK_PRIORITY, WEBHOOK_TASK, WORKFLOW_TASK, broker_priority
@@ -37,6 +38,18 @@ class CeleryJobQueue:
         except Exception:
             return None
         return len(replies)
+
+    def backlog(self) -> int | None:
+        """Messages waiting in the job queue, over all priority levels (a passive declare counts them)."""
+        try:
+            with self.app.pool.acquire(block=True) as connection:
+                declared = connection.default_channel.queue_declare(queue=self.app.conf.task_default_queue,
+                                                                    passive=True)
+        except ChannelError:  # the Redis transport has no queue key while the queue is empty
+            return 0
+        except Exception:
+            return None
+        return int(declared.message_count)
 
     def _send(self, name: str, args: list, **options: object) -> None:
         try:

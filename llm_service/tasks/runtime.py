@@ -5,9 +5,12 @@ The Celery tasks are one-line wrappers around :meth:`WorkerRuntime.run_job` and
 
 * **Claim before running.** A job runs only after an atomic ``queued -> processing`` claim, so a redelivered
   message for a finished (or running) job does nothing: no second run, no second completion webhook.
-* **Leases.** Each running job holds a lease key that one maintenance thread per process refreshes. A worker that
-  dies (SIGKILL, OOM) stops refreshing; the sweeper (any live worker) then re-queues the job once, or fails it
-  with a clear error, within about ``JOB_LEASE_SECONDS + SWEEPER_INTERVAL_SECONDS``.
+* **Leases.** Each running job holds a lease key that one maintenance thread per process refreshes (and an OS
+  thread too, ``lease_keeper.py``, so a busy event loop keeps them). A worker that dies (SIGKILL, OOM) stops
+  refreshing; the sweeper (any live worker) then re-queues the job once, or fails it with a clear error, within
+  about ``JOB_LEASE_SECONDS + SWEEPER_INTERVAL_SECONDS``. Queued jobs whose message is gone are published again.
+* **Fairness.** With USER_MAX_CONCURRENT_JOBS, a user's jobs beyond the limit are parked by the claim and handed
+  back when one of the user's jobs ends.
 * **Cancellation.** The same thread checks cancel flags of the jobs this process runs and trips their tokens; the
   engine notices between steps and while waiting on upstream calls. A lost lease (the job was deleted or
   recovered elsewhere) trips the token too.
@@ -26,6 +29,7 @@ from typing import Any, Callable, Mapping
 
 import redis
 
+from .. import services
 from ..config import Config
 from ..engine import WorkflowError
 from ..engine.errors import ConfigurationError, error_context
@@ -38,6 +42,8 @@ from ..logs import event
 from ..observability import WorkerMetrics, worker_metrics
 from ..services import Services
 from ..webhooks import run_delivery
+from .lease_keeper import LeaseKeeper
+from .native import native_lock
 
 log = logging.getLogger("llm_service.worker")
 
@@ -46,14 +52,18 @@ PROGRESS_INTERVAL = 0.5  # progress of steps finishing faster than this is saved
 PROGRESS_DELAY = 0.25  # the longest a finished step waits unsaved, plus one maintenance tick (MAINTENANCE_TICK)
 MAINTENANCE_TICK = 0.25
 WEBHOOK_SAFETY_DELAY = 30.0  # if the immediate delivery message is lost, the due-time catches it
+FAIR_RELEASE_GAP = 1.0  # a parked job published this recently is not sent again by another finishing job
+UNLIMITED = 1_000_000
+BACKLOG_REPUBLISH_FACTOR = 10  # with a full-looking broker queue, a queued job is re-sent only after 10 periods
 
 
 class Leases:
-    """The jobs this process is running: job id -> (lease token, cancel flag)."""
+    """The jobs this process is running: job id -> (lease token, cancel flag). Guarded by a native lock because
+    the lease keeper's OS thread reads it too."""
 
     def __init__(self) -> None:
         self._items: dict[str, tuple[str, CancelFlag]] = {}
-        self._lock = threading.Lock()
+        self._lock = native_lock()
 
     def add(self, job_id: str, token: str) -> CancelFlag:
         flag = CancelFlag()
@@ -87,7 +97,8 @@ class ProgressBuffer:
     a long job must see each finished step within about a second, whatever the next step does. So a step that
     finishes more than ``interval`` after the last save is saved at once; otherwise it waits for the maintenance
     thread (:meth:`flush_due`, at most ``delay`` after it happened) or goes with the finish (:meth:`drain`).
-    A step that starts is recorded the same way, so a slow step shows as the one running.
+    A step that starts is recorded the same way, so a slow step shows as the one running. Each finished step's full
+    record (kept for re-runs, so a crash mid-run keeps them) travels in the same writes.
     """
 
     def __init__(self, store: JobStore, job_id: str, token: str, *, interval: float = PROGRESS_INTERVAL,
@@ -95,6 +106,7 @@ class ProgressBuffer:
         self.store, self.job_id, self.token = store, job_id, token
         self.interval, self.delay, self.clock = interval, delay, clock
         self.pending: list[tuple[dict, dict | None]] = []
+        self.records: list[tuple[str, dict]] = []
         self._progress: dict[str, Any] = {"current_step": None, "steps_completed": 0, "total_steps": None}
         self._running: dict[str, str] = {}  # step id -> title, in start order
         self._titles: dict[str, str] = {}
@@ -108,6 +120,13 @@ class ProgressBuffer:
         with self._lock:
             self._running[step_id] = self._titles[step_id] = name
             self._queue(None, total)
+
+    def step_record(self, step_id: str, record: Mapping[str, Any]) -> None:
+        """The engine's record sink: reported just before the step's entry, which then carries it."""
+        with self._lock:
+            self.records.append((step_id, dict(record)))
+            if self._pending_since is None:
+                self._pending_since = self.clock()
 
     def step_finished(self, step_id: str, finished: int, total: int, entry: Mapping[str, Any]) -> None:
         with self._lock:
@@ -143,27 +162,31 @@ class ProgressBuffer:
     def _flush(self) -> None:
         with self._flush_lock:
             with self._lock:
-                if self._closed or not self.pending:
+                if self._closed or not (self.pending or self.records):
                     return
                 batch, self.pending = self.pending, []
+                records, self.records = self.records, []
                 self._pending_since = None
                 self._flushed_at = self.clock()
             try:
-                self.store.save_progress_batch(self.job_id, self.token, batch)
+                self.store.save_progress_batch(self.job_id, self.token, batch, records)
             except StoreUnavailable:
                 with self._lock:  # keep them for the next flush or the finish
                     self.pending[:0] = batch
+                    self.records[:0] = records
                     self._pending_since = self._pending_since or self.clock()
                 raise
 
-    def drain(self) -> list[tuple[dict, dict | None]]:
-        """What is still unsaved, for the finish to carry; waits for a save in flight, and no save happens after
-        this (it would arrive after the finish and be refused, losing its step entries)."""
+    def drain(self) -> tuple[list[tuple[dict, dict | None]], list[tuple[str, dict]]]:
+        """What is still unsaved (progress items, step records), for the finish to carry; waits for a save in
+        flight, and no save happens after this (it would arrive after the finish and be refused, losing its step
+        entries)."""
         with self._flush_lock:
             with self._lock:
                 self._closed = True
                 batch, self.pending = self.pending, []
-        return batch
+                records, self.records = self.records, []
+        return batch, records
 
 
 class WorkerRuntime:
@@ -179,6 +202,7 @@ class WorkerRuntime:
         self.leases = Leases()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._keeper: LeaseKeeper | None = None
         self._last: dict[str, float] = {}
         self._store_failed_at = float("-inf")
         self.progress_delay = PROGRESS_DELAY
@@ -190,7 +214,8 @@ class WorkerRuntime:
 
     def run_job(self, job_id: str) -> dict:
         claim = self._store_call(lambda: self.store.claim(job_id, worker_id=self.worker_id,
-                                                          lease_seconds=self.config.job_lease_seconds))
+                                                          lease_seconds=self.config.job_lease_seconds,
+                                                          user_limit=self.config.user_max_concurrent_jobs))
         if claim.outcome != "claimed":
             event(log, "job.skipped", job_id=job_id, reason=claim.outcome, status=(claim.record or {}).get("status"))
             return {"job_id": job_id, "skipped": claim.outcome}
@@ -207,13 +232,13 @@ class WorkerRuntime:
             status = ("cancelled" if result["metadata"].get("cancelled")
                       else "completed" if result["success"] else "failed")
             error = result["metadata"].get("error")
-            unsaved = progress.drain()
+            unsaved, records = progress.drain()
             finished = self._store_call(lambda: self.store.finish(
                 job_id, token, status=status, result=result, error=error,
                 error_message=error["message"] if error else None,
                 total_tokens=result["metadata"].get("total_tokens", 0),
                 total_cost_usd=result["metadata"].get("total_cost_usd", 0.0),
-                progress_items=unsaved, usage=result["metadata"].get("llm_calls") or []))
+                progress_items=unsaved, step_records=records, usage=result["metadata"].get("llm_calls") or []))
         finally:
             with self._buffers_lock:
                 self._buffers.pop(job_id, None)
@@ -224,6 +249,8 @@ class WorkerRuntime:
               error_type=(error or {}).get("type"), error_category=(error or {}).get("category"),
               total_tokens=result["metadata"].get("total_tokens"), cost_usd=result["metadata"].get("total_cost_usd"))
         self.metrics.job_finished(status if finished else "discarded")
+        if self.config.user_max_concurrent_jobs:
+            self._release_parked(record.get("user_id"), gap=FAIR_RELEASE_GAP)
         if finished and record.get("webhook_url"):
             self._dispatch_webhook(job_id, _EVENTS[status], attempt=1)
         return {"job_id": job_id, "status": status if finished else "discarded"}
@@ -238,7 +265,16 @@ class WorkerRuntime:
             return {"workflow_name": record.get("workflow_name"), "success": False, "output": None,
                     "steps_executed": [], "metadata": {"error": error, "total_tokens": 0, "total_cost_usd": 0.0,
                                                        "llm_calls": [], "duration_ms": 0}}
-        return engine.run(workflow, record.get("input_data") or {}, progress=progress, cancel=flag, job_id=job_id)
+        return engine.run(workflow, record.get("input_data") or {}, progress=progress, cancel=flag, job_id=job_id,
+                          record_sink=progress.step_record, completed_steps=self._reused_records(job_id, record))
+
+    def _reused_records(self, job_id: str, record: dict) -> dict | None:
+        """A re-run job gets the earlier run's records to reuse instead of executing those steps. (Every finished
+        step's own record is kept as the step finishes, with its progress: a later re-run reuses it, even after a
+        crash mid-run.)"""
+        if not record.get("rerun_of"):
+            return None
+        return self._store_call(lambda: self.store.reused_records(job_id))
 
     # -- webhooks -----------------------------------------------------------------------------------------------
 
@@ -267,10 +303,22 @@ class WorkerRuntime:
         if self._thread is None:
             self._thread = threading.Thread(target=self._loop, name="llm-maintenance", daemon=True)
             self._thread.start()
+            self._start_lease_keeper()
 
     def stop(self) -> None:
         self._stop.set()
         self._withdraw_presence()
+        if self._keeper is not None:
+            self._keeper.stop()
+
+    def _start_lease_keeper(self) -> None:
+        """Leases are also renewed from an OS thread, so a busy event loop cannot make a live job look dead."""
+        config = self.config
+        self._keeper = LeaseKeeper(
+            lambda: JobStore(services.make_redis(config, max_connections=2), prefix=config.redis_key_prefix,
+                             retention_days=config.job_retention_days),
+            self.leases.tokens, lease_seconds=config.job_lease_seconds, interval=config.job_heartbeat_seconds)
+        self._keeper.start()
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -369,6 +417,50 @@ class WorkerRuntime:
                         self._dispatch_webhook(job_id, _EVENTS[outcome], attempt=1)
             except (StoreUnavailable, QueueUnavailable):
                 log.warning("could not act on recovered job %s now", job_id, extra={"job_id": job_id})
+        self._republish_lost_messages()
+        for user_id in self._parked_users():
+            self._release_parked(user_id, gap=self.config.queued_republish_seconds)
+
+    def _republish_lost_messages(self) -> None:
+        """Publish again queued jobs whose message is gone: lost by the broker, or taken by a worker that died
+        before claiming it (that message would come back only after the visibility timeout, hours). After
+        QUEUED_REPUBLISH_SECONDS a queued job is published again (once per period); the claim keeps it single-run
+        when both messages arrive. While the broker holds at least as many messages as there are queued jobs (each
+        can still have its own), only jobs queued BACKLOG_REPUBLISH_FACTOR times longer are, so a healthy backlog
+        is not duplicated and a lost message is still bounded."""
+        try:
+            waiting = self.queue.backlog()
+            after = self.config.queued_republish_seconds
+            if waiting is not None and waiting >= self.store.count_by_status()["queued"] - self.store.count_parked():
+                after *= BACKLOG_REPUBLISH_FACTOR
+            due = self.store.due_for_republish(after_seconds=after)
+            for job_id, priority in due:
+                self.queue.enqueue(job_id, priority=priority)
+                event(log, "job.republished", level=logging.WARNING, job_id=job_id, status="queued")
+        except (StoreUnavailable, QueueUnavailable):
+            log.warning("could not re-publish queued jobs now")
+
+    # -- per-user fairness ----------------------------------------------------------------------------------------
+
+    def _release_parked(self, user_id: str | None, *, gap: float) -> None:
+        """Publish again the user's parked jobs that may run now (USER_MAX_CONCURRENT_JOBS): right after one of the
+        user's jobs ends, and from the sweeper for messages that went missing (``gap`` = QUEUED_REPUBLISH_SECONDS).
+        A limit turned off releases every parked job."""
+        if not user_id:
+            return
+        limit = self.config.user_max_concurrent_jobs or UNLIMITED
+        try:
+            for job_id, priority in self.store.release_parked(user_id, limit=limit, gap_seconds=gap):
+                self.queue.enqueue(job_id, priority=priority)
+                event(log, "job.released", job_id=job_id, user_id=user_id, status="queued")
+        except (StoreUnavailable, QueueUnavailable):
+            log.warning("could not release parked jobs of a user now; the sweeper retries")
+
+    def _parked_users(self) -> list[str]:
+        try:
+            return self.store.parked_users()
+        except StoreUnavailable:
+            return []
 
     # -- presence and retention -------------------------------------------------------------------------------
 

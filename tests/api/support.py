@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,13 @@ MISSING_PROMPT = {
     "steps": [{"id": "ask", "type": "llm", "config": {"prompt_template": "does-not-exist.md"}}],
 }
 NO_STEPS = {"name": "no_steps", "steps": []}
+
+
+def fresh_idempotency_key(case: Any) -> None:
+    """Give a generated request its own Idempotency-Key: a key reused with another body is refused (422) by
+    design, a state a stateless fuzzer cannot foresee; malformed keys are covered by test_api_idempotency."""
+    if case.headers and "Idempotency-Key" in case.headers:
+        case.headers["Idempotency-Key"] = uuid.uuid4().hex
 
 
 class FakeQueue:

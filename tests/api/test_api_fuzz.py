@@ -11,7 +11,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 
-from tests.api.support import AUTH
+from tests.api.support import AUTH, fresh_idempotency_key
 
 OPERATIONS = [
     ("POST", "/api/v1/workflow"), ("POST", "/api/v1/workflow/validate"), ("GET", "/api/v1/workflows"),
@@ -32,6 +32,7 @@ def test_valid_requests_are_accepted_and_answers_match_the_document(api, method,
     @given(case=operation_of(api, method, path).as_strategy())
     @FUZZ
     def run(case):
+        fresh_idempotency_key(case)
         response = case.call_and_validate(headers=AUTH)
         assert response.status_code < 500
 

@@ -11,9 +11,10 @@ from llm_service.jobs import JobStore
 from tests.api.support import envelope, HOOK, StepClock, drive, new_job
 
 STATUS_KEYS = ["job_id", "status", "workflow_name", "created_at", "started_at", "completed_at", "duration_ms",
-               "result", "error_message", "current_step", "steps_completed", "total_steps", "webhook_url", "error"]
+               "result", "error_message", "current_step", "steps_completed", "total_steps", "webhook_url", "error",
+               "rerun_of"]
 SUMMARY_KEYS = ["job_id", "workflow_name", "status", "priority", "user_id", "username", "action", "created_at",
-                "started_at", "completed_at", "duration_ms", "error_message"]
+                "started_at", "completed_at", "duration_ms", "error_message", "rerun_of"]
 ERROR = {"type": "UpstreamTimeout", "category": "EXTERNAL_ERROR", "message": "weather timed out",
          "timestamp": "2026-01-01T00:00:00.000Z", "retryable": True, "retry_after": 30, "step_id": "w", "details": {}}
 

@@ -27,7 +27,7 @@ from schemathesis import checks
 from llm_service import services as wiring
 from llm_service.api import create_app
 from llm_service.config import Config
-from tests.api.support import AUTH, REDIS_URL, SECRET, FakeQueue, new_job
+from tests.api.support import AUTH, REDIS_URL, SECRET, FakeQueue, fresh_idempotency_key, new_job
 from tests.support import REPO, TEST_KEYS, UPSTREAM
 
 MAX_EXAMPLES = 100
@@ -83,6 +83,7 @@ def jobs_in_every_status() -> Iterator[None]:
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large])
 def test_every_request_is_answered_as_the_document_says(case):
     excluded = ALWAYS_EXCLUDED + SHARED_PATH_EXCLUDED.get(case.path, [])
+    fresh_idempotency_key(case)
     response = case.call_and_validate(headers=AUTH, excluded_checks=excluded)
     assert response.status_code < 500, response.text
     if 400 <= response.status_code < 500:

@@ -16,7 +16,15 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from llm_service.jobs import RECORD_DEFAULTS, STATUSES, DuplicateJob, JobStore, StoreUnavailable
+from llm_service.jobs import (
+    RECORD_DEFAULTS,
+    STATUSES,
+    DuplicateJob,
+    IdempotencyKey,
+    IdempotencyKeyTaken,
+    JobStore,
+    StoreUnavailable,
+)
 from llm_service.jobs.timeutil import epoch_to_ms, iso_to_epoch, iso_to_ms, ms_to_iso
 
 DAY = 86400
@@ -136,6 +144,20 @@ def test_create_whose_reply_is_lost_returns_the_stored_record(make_store, breaki
     assert proxy.fired.is_set()
     assert store.get(created["job_id"]) == created
     assert_indexed(created["job_id"])
+
+
+def test_create_with_an_idempotency_key_whose_reply_is_lost_returns_its_own_job(make_store, breaking_proxy, store):
+    """redis-py re-sends the create; the key then names our own job, which is not a conflict."""
+    key = IdempotencyKey(name="scope:k", fingerprint="f1", ttl_seconds=60)
+    store.create({"workflow_name": "warm-up"})
+    proxy = breaking_proxy(b"EVALSHA\r\n", "reply")
+    created = make_store(proxy.port).create({"workflow_name": "wf"}, idempotency=key)
+    assert proxy.fired.is_set()
+    taken = store.idempotent_job(key)
+    assert (taken.job_id, taken.same_request) == (created["job_id"], True)
+    with pytest.raises(IdempotencyKeyTaken) as refused:
+        store.create({"workflow_name": "wf"}, idempotency=IdempotencyKey("scope:k", "f2", 60))
+    assert (refused.value.job_id, refused.value.same_request) == (created["job_id"], False)
 
 
 def test_create_failing_inside_exec_leaves_no_half_job(store, r, prefix):
@@ -570,7 +592,8 @@ def test_list_jobs_summary_fields_and_validation(store):
     assert total == 1
     assert page == [{"job_id": job["job_id"], "workflow_name": "wf", "status": "queued", "priority": 3,
                      "user_id": "u1", "username": "ann", "action": "plan", "created_at": job["created_at"],
-                     "started_at": None, "completed_at": None, "duration_ms": None, "error_message": None}]
+                     "started_at": None, "completed_at": None, "duration_ms": None, "error_message": None,
+                     "rerun_of": None}]
     with pytest.raises(ValueError, match="running"):
         store.list_jobs(statuses=["running"], user_id=None, since=None, limit=10, offset=0)
     with pytest.raises(ValueError):

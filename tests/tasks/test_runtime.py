@@ -4,68 +4,13 @@ Celery is not involved: the runtime is plain code and the queue is a recording f
 directly (the integration tests cover the same paths through real worker processes)."""
 from __future__ import annotations
 
-import threading
 import time
-import uuid
 
-import pytest
 import responses
 
-from llm_service.config import Config
-from llm_service.engine.errors import UpstreamServerError, WorkflowCancelled
-from llm_service.http import HttpClient
 from llm_service.jobs import JobStore
-from llm_service.services import Services
-from llm_service.tasks.runtime import WorkerRuntime
-from tests.engine.fakes import FakeService, api_step, make_engine, write_workflow
-
-HOOK = "https://hooks.example.test/receive"
-
-
-class Gate:
-    """An upstream call that blocks until released or cancelled (as the HTTP helper does)."""
-
-    def __init__(self) -> None:
-        self.entered = threading.Event()
-        self.release = threading.Event()
-
-    def __call__(self, params, *, timeout, cancel=None):
-        self.entered.set()
-        while not self.release.wait(0.01):
-            if cancel is not None and cancel.is_cancelled():
-                raise WorkflowCancelled("Cancelled while waiting for fake")
-        return {"released": True}
-
-
-@pytest.fixture
-def gate() -> Gate:
-    return Gate()
-
-
-@pytest.fixture
-def runtime(tmp_path, redis_client, redis_prefix, recording_queue, gate):
-    def broken(params, **_):
-        raise UpstreamServerError("Server error (500): down")
-
-    write_workflow(tmp_path, {"name": "ok", "steps": [api_step("a", params={"x": "${input.x}"})]})
-    write_workflow(tmp_path, {"name": "slow", "steps": [api_step("wait", "gate"), api_step("after")]})
-    write_workflow(tmp_path, {"name": "bad", "steps": [api_step("a", "broken")]})
-    engine = make_engine(tmp_path, FakeService("fake", echo=lambda p, **_: dict(p), gate=gate, broken=broken))
-    config = Config(redis_key_prefix=redis_prefix, job_lease_seconds=0.3, sweeper_interval_seconds=0.05,
-                    webhook_secret="global-secret-value", webhook_allow_private_networks=True)
-    store = JobStore(redis_client, prefix=redis_prefix)
-    http = HttpClient(pool_size=4, user_agent="test", allow_private_networks=True)
-    services = Services(config=config, http=http, redis=redis_client, engine=engine, extras={"store": store})
-    rt = WorkerRuntime(config, services=services, queue=recording_queue)
-    yield rt
-    http.close()
-
-
-def submit(rt: WorkerRuntime, workflow: str = "ok", **fields) -> str:
-    job_id = str(uuid.uuid4())
-    rt.store.create({"job_id": job_id, "workflow_name": workflow, "input_data": {"x": 1}, "webhook_url": HOOK,
-                     **fields})
-    return job_id
+from tests.engine.fakes import api_step, write_workflow
+from tests.tasks.support import HOOK, run_in_thread, submit
 
 
 def test_job_runs_once_and_its_webhook_is_dispatched_once(runtime, recording_queue):
@@ -97,13 +42,6 @@ def test_unknown_workflow_at_run_time_fails_with_config_error(runtime):
     runtime.run_job(job_id)
     record = runtime.store.get(job_id)
     assert record["status"] == "failed" and record["error"]["category"] == "CONFIG_ERROR"
-
-
-def run_in_thread(runtime, job_id):
-    outcome = {}
-    thread = threading.Thread(target=lambda: outcome.update(runtime.run_job(job_id)))
-    thread.start()
-    return thread, outcome
 
 
 def test_cancelling_a_running_job_stops_it_at_its_upstream_wait(runtime, recording_queue, gate):
@@ -277,3 +215,63 @@ def test_the_scheduled_purge_removes_expired_jobs_once_per_interval(runtime, red
     redis_client.delete(f"{redis_prefix}:lock:purge")
     runtime.maintenance_tick(force=True)
     assert runtime.store.get(fresh) is None
+
+
+def test_a_queued_job_whose_message_was_lost_is_published_again_once_per_period(runtime, recording_queue):
+    runtime.config = runtime.config.with_overrides(queued_republish_seconds=0.3)
+    lost = submit(runtime, priority=6)  # stored as queued, but never published: its message is lost
+    runtime.maintenance_tick(force=True)
+    assert recording_queue.jobs == []  # not before the bound
+    time.sleep(0.35)
+    runtime.maintenance_tick(force=True)
+    time.sleep(0.06)  # the sweeper's lock (0.8 sweeper intervals) lapses
+    runtime.maintenance_tick(force=True)
+    assert recording_queue.jobs == [(lost, 6)]  # once per period, not once per sweep
+    assert runtime.run_job(lost)["status"] == "completed"
+    assert runtime.run_job(lost) == {"job_id": lost, "skipped": "finished"}  # the other message: no second run
+    time.sleep(0.35)
+    runtime.maintenance_tick(force=True)
+    assert recording_queue.jobs == [(lost, 6)]  # a job that ran is never published again
+
+
+def test_queued_jobs_are_not_published_again_while_the_broker_holds_enough_messages(runtime, recording_queue):
+    runtime.config = runtime.config.with_overrides(queued_republish_seconds=0.2)
+    first, second = submit(runtime), submit(runtime)
+    time.sleep(0.25)
+    recording_queue.waiting = 2  # a backlog: each queued job can still have its message
+    runtime.maintenance_tick(force=True)
+    assert recording_queue.jobs == []  # (it would be re-sent after ten periods even so)
+    recording_queue.waiting = 1  # one message is missing: the broker cannot tell which, so both go again
+    time.sleep(0.06)
+    runtime.maintenance_tick(force=True)
+    assert sorted(recording_queue.jobs) == sorted([(first, 0), (second, 0)])
+
+
+def test_each_step_record_is_kept_as_the_step_finishes_so_a_crash_mid_run_keeps_it(runtime, gate):
+    job_id = submit(runtime, "then_slow")
+    thread, _ = run_in_thread(runtime, job_id)
+    assert gate.entered.wait(5)
+    kept = {}
+    for _ in range(100):  # saved with its progress: at once, or by the maintenance loop within PROGRESS_DELAY
+        runtime.maintenance_tick()
+        kept = runtime.store.step_records(job_id)  # the job is still running its second step
+        if kept:
+            break
+        time.sleep(0.02)
+    assert list(kept) == ["first"] and kept["first"]["success"] is True and kept["first"]["data"] == {}
+    gate.release.set()
+    thread.join(10)
+    assert set(runtime.store.step_records(job_id)) == {"first", "wait"}
+
+
+def test_even_behind_a_full_looking_backlog_a_queued_job_is_published_again_after_ten_periods(runtime,
+                                                                                             recording_queue):
+    runtime.config = runtime.config.with_overrides(queued_republish_seconds=0.03)
+    job_id = submit(runtime)
+    recording_queue.waiting = 5  # more messages than queued jobs: none looks lost
+    time.sleep(0.06)
+    runtime.maintenance_tick(force=True)
+    assert recording_queue.jobs == []
+    time.sleep(0.3)  # ten periods
+    runtime.maintenance_tick(force=True)
+    assert recording_queue.jobs == [(job_id, 0)]

@@ -104,7 +104,8 @@ def progress_fields(record: dict) -> dict:
         "job_id": EXAMPLE_JOB_ID, "status": "processing", "workflow_name": "emergency_contacts",
         "created_at": EXAMPLE_TIME, "started_at": EXAMPLE_TIME, "completed_at": None, "duration_ms": None,
         "result": None, "error_message": None, "current_step": "fetch_weather", "steps_completed": 2,
-        "total_steps": 7, "webhook_url": "https://app.example.com/api/webhooks/llm-callback", "error": None})])
+        "total_steps": 7, "webhook_url": "https://app.example.com/api/webhooks/llm-callback", "error": None,
+        "rerun_of": None})])
 def job_status(job_id: str) -> Response:
     canonical, record = _get_job(job_id)
     status = record["status"]
@@ -116,6 +117,7 @@ def job_status(job_id: str) -> Response:
         "result": record["result"] if status in TERMINAL else None, "error_message": record["error_message"],
         "current_step": progress.get("current_step"), "steps_completed": progress.get("steps_completed"),
         "total_steps": progress.get("total_steps"), "webhook_url": record["webhook_url"], "error": record["error"],
+        "rerun_of": record["rerun_of"],
     })
 
 

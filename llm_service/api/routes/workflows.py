@@ -10,13 +10,16 @@ from flask import Blueprint, Response
 from ...engine import Workflow, WorkflowInvalid, WorkflowLoadError, WorkflowNotFound
 from ...engine.diagram import render_diagram
 from ...engine.plan import build_plan
+from ...engine.reuse import definition_hash, step_fingerprints
 from ...http.ssrf import UnsafeURLError, check_url
-from ...jobs import StoreUnavailable
+from ...jobs import IdempotencyKey, IdempotencyKeyTaken, StoreUnavailable
 from ...logs import event
 from ..auth import api_key_id, presented_secret
 from ..context import ApiContext, api_context
 from ..endpoints import Failure, Reply, endpoint, respond
 from ..errors import ApiError
+from ..idempotency import HEADER_PARAMETER, REPLAYED_DESCRIPTION, REPLAYED_HEADER, key_reused, requested_key
+from ..idempotency import HEADER as IDEMPOTENCY_HEADER
 from ..inspection import inspect_workflow, load_error_message
 from ..openapi import QUEUE_DOWN
 from ..schemas import (
@@ -76,7 +79,7 @@ def load_for_submit(ctx: ApiContext, name: str) -> Workflow:
     return workflow
 
 
-def _check_webhook_url(ctx: ApiContext, url: str | None) -> None:
+def check_webhook_url(ctx: ApiContext, url: str | None) -> None:
     if url is None:
         return
     try:
@@ -85,17 +88,24 @@ def _check_webhook_url(ctx: ApiContext, url: str | None) -> None:
         raise ApiError(400, "InvalidWebhookURL", str(exc)) from None
 
 
-def _create_and_enqueue(ctx: ApiContext, body: dict, workflow: Workflow) -> dict:
+def create_and_enqueue(ctx: ApiContext, body: dict, workflow: Workflow, idempotency: IdempotencyKey | None = None,
+                       *, extra: dict | None = None, reuse: dict[str, dict] | None = None) -> dict:
     """Store the job as queued, then publish it; if publishing fails the record is removed again, so a 503 leaves
-    nothing behind (the store write itself is all-or-nothing)."""
+    nothing behind (the store write itself is all-or-nothing, and an idempotency key naming a removed job is free
+    again). Raises IdempotencyKeyTaken when the key already names a job. Each job keeps its steps' fingerprints,
+    so a later re-run can tell whether recorded outputs still match; ``reuse`` (a re-run's records) is written
+    before the job is published, ``extra`` adds record fields."""
     job_id = str(uuid.uuid4())
+    fingerprints = step_fingerprints(workflow, ctx.services.engine.prompts)
     record = ctx.store.create({
         "job_id": job_id, "workflow_name": body["workflow_name"], "workflow_version": workflow.version,
         "priority": body["priority"], "user_id": body["user_id"], "username": body["username"],
         "action": body["action"], "input_data": body["input_data"], "webhook_url": body["webhook_url"],
         "webhook_secret": body["webhook_secret"], "debug_mode": body["debug_mode"],
-    })
+        "step_fingerprints": fingerprints, "definition_hash": definition_hash(fingerprints), **(extra or {}),
+    }, idempotency=idempotency)
     try:
+        ctx.store.set_reused_records(job_id, reuse or {})
         ctx.queue.enqueue(job_id, priority=body["priority"])
     except Exception:
         try:
@@ -113,9 +123,17 @@ def _create_and_enqueue(ctx: ApiContext, body: dict, workflow: Workflow) -> dict
     description="Queues a job for the named workflow. Order of checks: API secret, body, webhook URL, "
                 "submission rate limit, workflow definition. The job id is also the Celery task id.",
     tag="workflows", body=SubmitRequestSchema, body_example=_SUBMIT_EXAMPLE,
+    header_params={IDEMPOTENCY_HEADER: HEADER_PARAMETER},
     replies=[Reply(202, "Job queued", SubmitResponseSchema, {
         "job_id": EXAMPLE_JOB_ID, "celery_task_id": EXAMPLE_JOB_ID, "status": "queued",
-        "created_at": EXAMPLE_TIME, "estimated_wait_seconds": None, "status_url": f"/api/v1/status/{EXAMPLE_JOB_ID}"})],
+        "created_at": EXAMPLE_TIME, "estimated_wait_seconds": None,
+        "status_url": f"/api/v1/status/{EXAMPLE_JOB_ID}"}),
+        Reply(200, "Replay: the job an earlier request with this Idempotency-Key and body created (its current "
+                   "status)", SubmitResponseSchema, {
+            "job_id": EXAMPLE_JOB_ID, "celery_task_id": EXAMPLE_JOB_ID, "status": "processing",
+            "created_at": EXAMPLE_TIME, "estimated_wait_seconds": None,
+            "status_url": f"/api/v1/status/{EXAMPLE_JOB_ID}"},
+            headers={REPLAYED_HEADER: REPLAYED_DESCRIPTION})],
     failures=[
         Failure(400, "InvalidWebhookURL", "The webhook URL points at a refused address",
                 {"message": "webhook_url host 127.0.0.1 is a loopback address; private, loopback, link-local and "
@@ -127,29 +145,54 @@ def _create_and_enqueue(ctx: ApiContext, body: dict, workflow: Workflow) -> dict
                 {"message": "Too many job submissions with this API key: the limit is 10 per 60 seconds. "
                             "Retry after 12 seconds.", "retry_after": 12}),
         _UNREADABLE_DEFINITION,
+        Failure(422, "IdempotencyKeyReused", "The Idempotency-Key was used before with a different body",
+                {"message": f"This Idempotency-Key was already used with a different request body (job "
+                            f"{EXAMPLE_JOB_ID}); use a new key for a new request, or resend the original body to "
+                            "get its job.", "job_id": EXAMPLE_JOB_ID}),
         QUEUE_DOWN,
     ])
 def submit_workflow(body: dict) -> Response:
     ctx = api_context()
-    _check_webhook_url(ctx, body["webhook_url"])
+    check_webhook_url(ctx, body["webhook_url"])
     secret = presented_secret()
+    idempotency = requested_key(secret, body, ctx.config.idempotency_ttl_seconds)
+    earlier = ctx.store.idempotent_job(idempotency) if idempotency else None
+    if earlier is not None:  # answered before the submission limit: a retry must not cost a submission
+        return _replay(ctx, earlier)
     limiter = ctx.submit_limiter
     if limiter is not None:
         limiter.acquire(secret)
     job_id = None
     try:
         workflow = load_for_submit(ctx, body["workflow_name"])
-        record = _create_and_enqueue(ctx, body, workflow)
+        record = create_and_enqueue(ctx, body, workflow, idempotency)
         job_id = record["job_id"]
+    except IdempotencyKeyTaken as taken:  # a concurrent request with the same key won the race
+        return _replay(ctx, taken)
     finally:
         if limiter is not None and job_id is None:
             limiter.release(secret)
     event(log, "job.submitted", job_id=job_id, workflow_name=body["workflow_name"], priority=body["priority"],
           user_id=body["user_id"], api_key_id=api_key_id(secret), webhook=body["webhook_url"] is not None)
+    return _submitted(record, 202)
+
+
+def _replay(ctx: ApiContext, earlier: IdempotencyKeyTaken) -> Response:
+    """The 202's body for the earlier request's job (with its current status), or 422 for a different body."""
+    if not earlier.same_request:
+        raise key_reused(earlier.job_id)
+    record = ctx.store.get(earlier.job_id) or {"job_id": earlier.job_id, "status": "queued", "created_at": None}
+    return _submitted(record, 200, {REPLAYED_HEADER: "true"})
+
+
+def _submitted(record: dict, code: int, headers: dict[str, str] | None = None) -> Response:
+    """The submit answer for a job record (new: 202; an Idempotency-Key replay: 200 with its current status)."""
+    job_id = record["job_id"]
     status_url = f"/api/v1/status/{job_id}"
     return respond(SubmitResponseSchema, {
-        "job_id": job_id, "celery_task_id": job_id, "status": "queued", "created_at": record["created_at"],
-        "estimated_wait_seconds": None, "status_url": status_url}, 202, headers={"Location": status_url})
+        "job_id": job_id, "celery_task_id": job_id, "status": record["status"], "created_at": record["created_at"],
+        "estimated_wait_seconds": None, "status_url": status_url}, code,
+        headers={"Location": status_url, **(headers or {})})
 
 
 @bp.post("/workflow/validate")
