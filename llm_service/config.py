@@ -1,13 +1,16 @@
 """All configuration, read from environment variables in this one place.
 
 Every other module receives a :class:`Config` (or values taken from it); nothing else reads ``os.environ``.
-The README's configuration table documents each variable; keep the two in step.
+Each setting is declared once, as a field of :class:`Config` made by :func:`setting`: its variable, default, parser,
+whether it is a secret and its description. ``Config.from_env``, the list of secrets to scrub (``Config.secrets``)
+and the README's configuration table (:func:`config_table`, checked by a test) are all derived from those fields.
+Regenerate the table with ``python -m llm_service.config``.
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from .redaction import secret_values
 
@@ -103,87 +106,220 @@ def _llm_providers(env: Mapping[str, str]) -> dict[str, tuple[str, str]]:
     return providers
 
 
+Parser = Callable[[Mapping[str, str], str, Any], Any]
+"""``parse(env, name, default)``: the value of variable ``name`` (its default when unset or blank)."""
+
+
+@dataclass(frozen=True)
+class Var:
+    """How one setting is read from the environment and shown in the README."""
+    name: str
+    doc: str
+    parse: Parser
+    fallbacks: tuple[str, ...] = ()
+    secret: bool = False         # the value is a secret (scrubbed from logs, results and webhooks)
+    url_password: bool = False   # the value is a URL whose password is a secret
+    shown_default: str | None = None
+
+
+def setting(default: Any, name: str, doc: str, *, parse: Parser | None = None, fallbacks: tuple[str, ...] = (),
+            secret: bool = False, url_password: bool = False, shown_default: str | None = None) -> Any:
+    """A :class:`Config` field read from variable ``name``: one declaration gives its default, its parser (text by
+    default), whether it is a secret and its README row."""
+    var = Var(name, doc, parse or text(), fallbacks, secret, url_password, shown_default)
+    if isinstance(default, (dict, list)):
+        return field(default_factory=lambda: type(default)(default), metadata={"var": var})
+    return field(default=default, metadata={"var": var})
+
+
+def text(*, url: bool = False, case: str | None = None) -> Parser:
+    """Stripped text; ``url`` drops a trailing slash; ``case`` "lower"/"upper" folds it."""
+    def parse(env: Mapping[str, str], name: str, default: Any) -> Any:
+        value = _str(env, name, default)
+        if url:
+            value = value.rstrip("/")
+        return getattr(value, case)() if case else value
+    return parse
+
+
+def whole(minimum: int | None = None) -> Parser:
+    return lambda env, name, default: _int(env, name, default, minimum=minimum)
+
+
+def number(minimum: float | None = None) -> Parser:
+    return lambda env, name, default: _float(env, name, default, minimum=minimum)
+
+
+def above_zero() -> Parser:
+    return lambda env, name, default: _positive(env, name, default)
+
+
+def flag() -> Parser:
+    return lambda env, name, default: _bool(env, name, default)
+
+
+def one_of(*allowed: str, case: str | None = None) -> Parser:
+    def parse(env: Mapping[str, str], name: str, default: Any) -> Any:
+        value = _choice(env, name, default.lower(), allowed)
+        return getattr(value, case)() if case else value
+    return parse
+
+
+def whole_list() -> Parser:
+    return lambda env, name, default: _int_list(env, name, default)
+
+
+def comma_list() -> Parser:
+    def parse(env: Mapping[str, str], name: str, default: Any) -> Any:
+        raw = _str(env, name, "")
+        return tuple(part.strip() for part in raw.split(",") if part.strip()) if raw else default
+    return parse
+
+
 @dataclass(frozen=True)
 class Config:
     # Workflows and engine
-    workflows_dir: str = "./workflows"
-    workflow_execution: str = "sequential"
-    workflow_max_steps: int = 100
-    parallel_max_width: int = 8
-    llm_max_tokens_cap: int = 16000
-    job_max_llm_cost_usd: float = 0.0
-    debug_mode: bool = False
+    workflows_dir: str = setting("./workflows", "WORKFLOWS_DIR", "root with `definitions/` and `prompts/`")
+    workflow_execution: str = setting(
+        "sequential", "WORKFLOW_EXECUTION", "default mode for workflows that do not set `execution` "
+        "(`dependencies` runs independent steps at once)", parse=one_of("sequential", "dependencies"))
+    workflow_max_steps: int = setting(100, "WORKFLOW_MAX_STEPS", "steps per workflow (nested ones included)",
+                                      parse=whole(1))
+    parallel_max_width: int = setting(8, "PARALLEL_MAX_WIDTH", "children a `parallel` step (or dependency "
+                                      "execution) runs at once", parse=whole(1))
+    llm_max_tokens_cap: int = setting(16000, "LLM_MAX_TOKENS_CAP", "`max_tokens` sent upstream is clamped to this",
+                                      parse=whole(1))
+    job_max_llm_cost_usd: float = setting(0.0, "JOB_MAX_LLM_COST_USD", "an LLM step is refused once a job has "
+                                          "spent this much", parse=number(0.0), shown_default="0 (no cap)")
+    debug_mode: bool = setting(False, "DEBUG_MODE", "a failing step's stack trace (redacted) goes to the worker's "
+                               "log (never into results, the API or webhooks)", parse=flag())
 
     # LLM providers
-    openrouter_api_key: str = ""
-    openrouter_base_url: str = "https://openrouter.ai/api/v1"
-    openai_api_key: str = ""
-    openai_base_url: str = "https://api.openai.com/v1"
-    llm_default_provider: str = "openrouter"
-    llm_http_referer: str = "https://beprepared.ai"
-    llm_app_title: str = "BePrepared.ai"
-    llm_timeout_seconds: float = 300.0
+    openrouter_api_key: str = setting("", "OPENROUTER_API_KEY", "LLM calls through OpenRouter (the default "
+                                      "provider)", secret=True)
+    openrouter_base_url: str = setting("https://openrouter.ai/api/v1", "OPENROUTER_BASE_URL", "OpenRouter's API",
+                                       parse=text(url=True))
+    openai_api_key: str = setting("", "OPENAI_API_KEY", "provider `openai`", secret=True)
+    openai_base_url: str = setting("https://api.openai.com/v1", "OPENAI_BASE_URL", "provider `openai`",
+                                   parse=text(url=True))
+    llm_default_provider: str = setting("openrouter", "LLM_DEFAULT_PROVIDER", "provider for steps that do not name "
+                                        "one", parse=text(case="lower"))
+    llm_http_referer: str = setting("https://beprepared.ai", "LLM_HTTP_REFERER", "OpenRouter attribution header")
+    llm_app_title: str = setting("BePrepared.ai", "LLM_APP_TITLE", "OpenRouter attribution header")
+    llm_timeout_seconds: float = setting(300.0, "LLM_TIMEOUT_SECONDS", "LLM request timeout unless the step sets "
+                                         "`timeout` (always clipped to the workflow's time left)",
+                                         parse=number(0.1))
+    # LLM_PROVIDER_<NAME>_BASE_URL / _API_KEY: read by _llm_providers, documented by EXTRA_ROWS
     llm_extra_providers: dict = field(default_factory=dict)
 
     # External APIs
-    weatherapi_api_key: str = ""
-    weatherapi_base_url: str = "https://api.weatherapi.com/v1"
-    google_places_api_key: str = ""
-    google_places_base_url: str = "https://maps.googleapis.com/maps/api/place"
-    external_api_timeout_seconds: float = 30.0
-    cache_ttl_default: int = 604800
-    rate_limit_global: int = 0
-    rate_limit_per_user: int = 0
-    rate_limit_window_seconds: int = 3600
+    weatherapi_api_key: str = setting("", "WEATHERAPI_API_KEY", "WeatherAPI calls",
+                                      fallbacks=("NEXT_PUBLIC_WEATHERAPI_API_KEY",), secret=True)
+    weatherapi_base_url: str = setting("https://api.weatherapi.com/v1", "WEATHERAPI_BASE_URL", "WeatherAPI's API",
+                                       parse=text(url=True))
+    google_places_api_key: str = setting("", "GOOGLE_PLACES_API_KEY", "Google Places calls",
+                                         fallbacks=("NEXT_PUBLIC_GOOGLE_SERVICES_API_KEY",), secret=True)
+    google_places_base_url: str = setting("https://maps.googleapis.com/maps/api/place", "GOOGLE_PLACES_BASE_URL",
+                                          "Google Places' API", parse=text(url=True))
+    external_api_timeout_seconds: float = setting(30.0, "EXTERNAL_API_TIMEOUT_SECONDS", "external API request "
+                                                  "timeout (clipped to the time left)", parse=number(0.1))
+    cache_ttl_default: int = setting(604800, "CACHE_TTL_DEFAULT", "cache TTL for steps without `cache_ttl`",
+                                     parse=whole(1))
+    rate_limit_global: int = setting(0, "RATE_LIMIT_GLOBAL", "upstream calls per service per window",
+                                     parse=whole(0), shown_default="0 (no limit)")
+    rate_limit_per_user: int = setting(0, "RATE_LIMIT_PER_USER", "upstream calls per `input_data.user_id` per "
+                                       "window", parse=whole(0), shown_default="0 (no limit)")
+    rate_limit_window_seconds: int = setting(3600, "RATE_LIMIT_WINDOW_SECONDS", "sliding window of those limits",
+                                             parse=whole(1))
 
     # HTTP helper
-    http_pool_size: int = 0  # 0 = sized from worker_concurrency
-    http_connect_timeout: float = 10.0
-    http_max_response_bytes: int = 10 * 1024 * 1024
-    http_user_agent: str = ""
+    http_pool_size: int = setting(0, "HTTP_POOL_SIZE", "connections of the shared Session per upstream host",
+                                  parse=whole(0), shown_default="0 (= max(10, worker concurrency))")
+    http_connect_timeout: float = setting(10.0, "HTTP_CONNECT_TIMEOUT", "seconds", parse=number(0.1))
+    http_max_response_bytes: int = setting(10 * 1024 * 1024, "HTTP_MAX_RESPONSE_BYTES", "larger upstream bodies "
+                                           "are refused", parse=whole(1024))
+    http_user_agent: str = setting("", "HTTP_USER_AGENT", "User-Agent of upstream requests",
+                                   shown_default="llm-service/<version>")
 
     # Redis, jobs, worker
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    broker_url: str = ""
-    celery_queue: str = "celery"
-    redis_key_prefix: str = "llm"
-    worker_concurrency: int = 10
-    job_retention_days: float = 30.0
-    job_purge_interval_seconds: float = 300.0
-    job_heartbeat_seconds: float = 1.0
-    job_lease_seconds: float = 10.0
-    sweeper_interval_seconds: float = 2.0
-    queued_republish_seconds: float = 30.0
-    user_max_concurrent_jobs: int = 0
-    job_max_recoveries: int = 1
-    visibility_timeout_seconds: int = 7200
-    worker_metrics_port: int = 0
-    prometheus_multiproc_dir: str = ""
-    worker_heartbeat_ttl_seconds: float = 15.0
+    redis_url: str = setting("redis://127.0.0.1:6379/0", "REDIS_URL", "job store, cache, rate limits, and the "
+                             "broker", url_password=True)
+    broker_url: str = setting("", "BROKER_URL", "Celery broker, if different", url_password=True,
+                              shown_default="REDIS_URL")
+    celery_queue: str = setting("celery", "CELERY_QUEUE", "queue name (one per deployment sharing a Redis)")
+    redis_key_prefix: str = setting("llm", "REDIS_KEY_PREFIX", "prefix of every key the service writes")
+    worker_concurrency: int = setting(10, "WORKER_CONCURRENCY", "sizes pools when the worker is started without "
+                                      "`--concurrency`", parse=whole(1))
+    job_retention_days: float = setting(30.0, "JOB_RETENTION_DAYS", "jobs older than this are purged (decimals "
+                                        "allowed: `0.0001` is about 9 s; keep it above the longest job's run time)",
+                                        parse=above_zero())
+    job_purge_interval_seconds: float = setting(300.0, "JOB_PURGE_INTERVAL_SECONDS", "how often one worker (under "
+                                                "a lock) purges expired jobs from the store and every index",
+                                                parse=number(0.1))
+    job_heartbeat_seconds: float = setting(1.0, "JOB_HEARTBEAT_SECONDS", "how often a running job's lease is "
+                                           "renewed (and cancel flags checked)", parse=number(0.1))
+    job_lease_seconds: float = setting(10.0, "JOB_LEASE_SECONDS", "a running job's lease: a job whose worker "
+                                       "stopped renewing it for this long is recovered", parse=number(1.0))
+    sweeper_interval_seconds: float = setting(2.0, "SWEEPER_INTERVAL_SECONDS", "how often a worker looks for jobs "
+                                              "whose worker died", parse=number(0.1))
+    queued_republish_seconds: float = setting(30.0, "QUEUED_REPUBLISH_SECONDS", "a queued job whose broker message "
+                                              "is gone (lost, or taken by a worker that died before claiming it) is "
+                                              "published again after this", parse=number(1.0))
+    user_max_concurrent_jobs: int = setting(0, "USER_MAX_CONCURRENT_JOBS", "at most this many jobs of one "
+                                            "`user_id` run at once; the others wait `queued` without holding a "
+                                            "worker slot", parse=whole(0), shown_default="0 (off)")
+    job_max_recoveries: int = setting(1, "JOB_MAX_RECOVERIES", "re-runs of a job whose worker died, before it "
+                                      "fails with `WorkerLost`", parse=whole(0))
+    visibility_timeout_seconds: int = setting(7200, "VISIBILITY_TIMEOUT_SECONDS", "broker redelivery timeout "
+                                              "(longer than the longest workflow)", parse=whole(60))
+    worker_metrics_port: int = setting(0, "WORKER_METRICS_PORT", "serve the worker's Prometheus metrics on this "
+                                       "port", parse=whole(0), shown_default="0 (off)")
+    prometheus_multiproc_dir: str = setting(
+        "", "PROMETHEUS_MULTIPROC_DIR", "where the API's gunicorn processes keep metric values so `/metrics` sums "
+        "them; emptied at server start", shown_default="<tmp>/llm-service-metrics-<PORT> (set by gunicorn.conf.py)")
+    worker_heartbeat_ttl_seconds: float = setting(
+        15.0, "WORKER_HEARTBEAT_TTL_SECONDS", "workers refresh a heartbeat key every third of this; `/health` and "
+        "the worker container's healthcheck count a worker as gone once it lapses (at least 1.5)",
+        parse=number(1.5))
 
     # API
-    api_secret: str = ""
-    api_title: str = "LLM Workflow Microservice"
-    api_version: str = "1.0.0"
-    max_content_length: int = 1024 * 1024
-    cors_origins: tuple = ("http://localhost:3000",)
-    submit_rate_limit: int = 0
-    submit_rate_window_seconds: int = 60
-    idempotency_ttl_seconds: int = 86400
+    api_secret: str = setting("", "LLM_API_SECRET", "value of the `X-API-Secret` header; unset: protected "
+                              "endpoints answer 503", fallbacks=("LLM_WEBHOOK_SECRET",), secret=True)
+    api_title: str = setting("LLM Workflow Microservice", "API_TITLE", "`GET /` and the webhook User-Agent")
+    api_version: str = setting("1.0.0", "API_VERSION", "`GET /` and the webhook User-Agent")
+    max_content_length: int = setting(1024 * 1024, "MAX_CONTENT_LENGTH", "larger request bodies get 413",
+                                      parse=whole(1024))
+    cors_origins: tuple = setting(("http://localhost:3000",), "CORS_ORIGINS", "allowed browser origins, "
+                                  "comma-separated", parse=comma_list())
+    submit_rate_limit: int = setting(0, "SUBMIT_RATE_LIMIT", "submissions per API key per window (429 + "
+                                     "`Retry-After`)", parse=whole(0), shown_default="0 (off)")
+    submit_rate_window_seconds: int = setting(60, "SUBMIT_RATE_WINDOW_SECONDS", "the window of `SUBMIT_RATE_LIMIT`",
+                                              parse=whole(1))
+    idempotency_ttl_seconds: int = setting(86400, "IDEMPOTENCY_TTL_SECONDS", "how long an `Idempotency-Key` of "
+                                           "`POST /api/v1/workflow` is remembered", parse=whole(1))
 
     # Webhooks and email
-    webhook_secret: str = ""
-    webhook_timeout_seconds: float = 30.0
-    webhook_max_retries: int = 3
-    webhook_retry_delays: tuple = (5, 15, 45)
-    webhook_allow_private_networks: bool = False
-    resend_api_key: str = ""
-    resend_base_url: str = "https://api.resend.com"
-    from_email: str = "noreply@example.com"
-    admin_email: str = "admin@example.com"
+    webhook_secret: str = setting("", "LLM_WEBHOOK_SECRET", "signs webhooks (a job's own `webhook_secret` wins)",
+                                  secret=True)
+    webhook_timeout_seconds: float = setting(30.0, "WEBHOOK_TIMEOUT", "seconds per delivery attempt",
+                                             parse=number(0.1))
+    webhook_max_retries: int = setting(3, "WEBHOOK_MAX_RETRIES", "delivery attempts after the first",
+                                       parse=whole(0))
+    webhook_retry_delays: tuple = setting((5, 15, 45), "WEBHOOK_RETRY_DELAYS", "the waits before those attempts "
+                                          "(seconds, comma-separated; the last repeats)", parse=whole_list())
+    webhook_allow_private_networks: bool = setting(False, "WEBHOOK_ALLOW_PRIVATE_NETWORKS", "allow webhook URLs "
+                                                   "on private/loopback addresses (local development)",
+                                                   parse=flag())
+    resend_api_key: str = setting("", "RESEND_API_KEY", "e-mail the admin when a webhook permanently fails",
+                                  secret=True)
+    resend_base_url: str = setting("https://api.resend.com", "RESEND_BASE_URL", "Resend's API",
+                                   parse=text(url=True))
+    from_email: str = setting("noreply@example.com", "FROM_EMAIL", "sender of those e-mails")
+    admin_email: str = setting("admin@example.com", "ADMIN_EMAIL", "recipient of those e-mails")
 
-    log_level: str = "INFO"
-    log_format: str = "json"
+    log_level: str = setting("INFO", "LOG_LEVEL", "logs go to stderr",
+                             parse=one_of("debug", "info", "warning", "error", case="upper"))
+    log_format: str = setting("json", "LOG_FORMAT", "`json`, or `text` for humans", parse=one_of("json", "text"))
 
     @property
     def effective_http_pool_size(self) -> int:
@@ -196,12 +332,14 @@ class Config:
 
     def secrets(self) -> list[str]:
         """Every configured secret value, so logs and errors can be scrubbed of them."""
-        values = [
-            self.openrouter_api_key, self.openai_api_key, self.weatherapi_api_key, self.google_places_api_key,
-            self.api_secret, self.webhook_secret, self.resend_api_key,
-        ]
+        values: list[str] = []
+        for item, var in _declared():
+            value = getattr(self, item.name)
+            if var.secret:
+                values.append(value)
+            elif var.url_password:
+                values.append(_url_password(value))
         values += [key for _, key in self.llm_extra_providers.values()]
-        values += [_url_password(url) for url in (self.redis_url, self.broker_url)]
         return list(secret_values(values))
 
     def with_overrides(self, **changes: Any) -> "Config":
@@ -210,77 +348,60 @@ class Config:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Config":
         env = os.environ if env is None else env
-        concurrency = _int(env, "WORKER_CONCURRENCY", 10, minimum=1)
-        webhook_secret = _str(env, "LLM_WEBHOOK_SECRET")
-        return cls(
-            workflows_dir=_str(env, "WORKFLOWS_DIR", "./workflows"),
-            workflow_execution=_choice(env, "WORKFLOW_EXECUTION", "sequential", ("sequential", "dependencies")),
-            workflow_max_steps=_int(env, "WORKFLOW_MAX_STEPS", 100, minimum=1),
-            parallel_max_width=_int(env, "PARALLEL_MAX_WIDTH", 8, minimum=1),
-            llm_max_tokens_cap=_int(env, "LLM_MAX_TOKENS_CAP", 16000, minimum=1),
-            job_max_llm_cost_usd=_float(env, "JOB_MAX_LLM_COST_USD", 0.0, minimum=0.0),
-            debug_mode=_bool(env, "DEBUG_MODE", False),
-            openrouter_api_key=_str(env, "OPENROUTER_API_KEY"),
-            openrouter_base_url=_str(env, "OPENROUTER_BASE_URL", "https://openrouter.ai/api/v1").rstrip("/"),
-            openai_api_key=_str(env, "OPENAI_API_KEY"),
-            openai_base_url=_str(env, "OPENAI_BASE_URL", "https://api.openai.com/v1").rstrip("/"),
-            llm_default_provider=_str(env, "LLM_DEFAULT_PROVIDER", "openrouter").lower(),
-            llm_http_referer=_str(env, "LLM_HTTP_REFERER", "https://beprepared.ai"),
-            llm_app_title=_str(env, "LLM_APP_TITLE", "BePrepared.ai"),
-            llm_timeout_seconds=_float(env, "LLM_TIMEOUT_SECONDS", 300.0, minimum=0.1),
-            llm_extra_providers=_llm_providers(env),
-            weatherapi_api_key=_str(env, "WEATHERAPI_API_KEY", "", "NEXT_PUBLIC_WEATHERAPI_API_KEY"),
-            weatherapi_base_url=_str(env, "WEATHERAPI_BASE_URL", "https://api.weatherapi.com/v1").rstrip("/"),
-            google_places_api_key=_str(env, "GOOGLE_PLACES_API_KEY", "", "NEXT_PUBLIC_GOOGLE_SERVICES_API_KEY"),
-            google_places_base_url=_str(
-                env, "GOOGLE_PLACES_BASE_URL", "https://maps.googleapis.com/maps/api/place").rstrip("/"),
-            external_api_timeout_seconds=_float(env, "EXTERNAL_API_TIMEOUT_SECONDS", 30.0, minimum=0.1),
-            cache_ttl_default=_int(env, "CACHE_TTL_DEFAULT", 604800, minimum=1),
-            rate_limit_global=_int(env, "RATE_LIMIT_GLOBAL", 0, minimum=0),
-            rate_limit_per_user=_int(env, "RATE_LIMIT_PER_USER", 0, minimum=0),
-            rate_limit_window_seconds=_int(env, "RATE_LIMIT_WINDOW_SECONDS", 3600, minimum=1),
-            http_pool_size=_int(env, "HTTP_POOL_SIZE", 0, minimum=0),
-            http_connect_timeout=_float(env, "HTTP_CONNECT_TIMEOUT", 10.0, minimum=0.1),
-            http_max_response_bytes=_int(env, "HTTP_MAX_RESPONSE_BYTES", 10 * 1024 * 1024, minimum=1024),
-            http_user_agent=_str(env, "HTTP_USER_AGENT"),
-            redis_url=_str(env, "REDIS_URL", "redis://127.0.0.1:6379/0"),
-            broker_url=_str(env, "BROKER_URL"),
-            celery_queue=_str(env, "CELERY_QUEUE", "celery"),
-            redis_key_prefix=_str(env, "REDIS_KEY_PREFIX", "llm"),
-            worker_concurrency=concurrency,
-            job_retention_days=_positive(env, "JOB_RETENTION_DAYS", 30.0),
-            job_purge_interval_seconds=_float(env, "JOB_PURGE_INTERVAL_SECONDS", 300.0, minimum=0.1),
-            job_heartbeat_seconds=_float(env, "JOB_HEARTBEAT_SECONDS", 1.0, minimum=0.1),
-            job_lease_seconds=_float(env, "JOB_LEASE_SECONDS", 10.0, minimum=1.0),
-            sweeper_interval_seconds=_float(env, "SWEEPER_INTERVAL_SECONDS", 2.0, minimum=0.1),
-            queued_republish_seconds=_float(env, "QUEUED_REPUBLISH_SECONDS", 30.0, minimum=1.0),
-            user_max_concurrent_jobs=_int(env, "USER_MAX_CONCURRENT_JOBS", 0, minimum=0),
-            job_max_recoveries=_int(env, "JOB_MAX_RECOVERIES", 1, minimum=0),
-            visibility_timeout_seconds=_int(env, "VISIBILITY_TIMEOUT_SECONDS", 7200, minimum=60),
-            worker_metrics_port=_int(env, "WORKER_METRICS_PORT", 0, minimum=0),
-            prometheus_multiproc_dir=_str(env, "PROMETHEUS_MULTIPROC_DIR"),
-            worker_heartbeat_ttl_seconds=_float(env, "WORKER_HEARTBEAT_TTL_SECONDS", 15.0, minimum=1.5),
-            api_secret=_str(env, "LLM_API_SECRET", "", "LLM_WEBHOOK_SECRET"),
-            api_title=_str(env, "API_TITLE", "LLM Workflow Microservice"),
-            api_version=_str(env, "API_VERSION", "1.0.0"),
-            max_content_length=_int(env, "MAX_CONTENT_LENGTH", 1024 * 1024, minimum=1024),
-            cors_origins=tuple(o.strip() for o in _str(env, "CORS_ORIGINS", "http://localhost:3000").split(",")
-                               if o.strip()),
-            submit_rate_limit=_int(env, "SUBMIT_RATE_LIMIT", 0, minimum=0),
-            submit_rate_window_seconds=_int(env, "SUBMIT_RATE_WINDOW_SECONDS", 60, minimum=1),
-            idempotency_ttl_seconds=_int(env, "IDEMPOTENCY_TTL_SECONDS", 86400, minimum=1),
-            webhook_secret=webhook_secret,
-            webhook_timeout_seconds=_float(env, "WEBHOOK_TIMEOUT", 30.0, minimum=0.1),
-            webhook_max_retries=_int(env, "WEBHOOK_MAX_RETRIES", 3, minimum=0),
-            webhook_retry_delays=_int_list(env, "WEBHOOK_RETRY_DELAYS", (5, 15, 45)),
-            webhook_allow_private_networks=_bool(env, "WEBHOOK_ALLOW_PRIVATE_NETWORKS", False),
-            resend_api_key=_str(env, "RESEND_API_KEY"),
-            resend_base_url=_str(env, "RESEND_BASE_URL", "https://api.resend.com").rstrip("/"),
-            from_email=_str(env, "FROM_EMAIL", "noreply@example.com"),
-            admin_email=_str(env, "ADMIN_EMAIL", "admin@example.com"),
-            log_level=_choice(env, "LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper(),
-            log_format=_choice(env, "LOG_FORMAT", "json", ("json", "text")),
-        )
+        values = {item.name: var.parse(env, _first_set(env, var), item.default) for item, var in _declared()}
+        return cls(**values, llm_extra_providers=_llm_providers(env))
+
+
+def _declared() -> list[tuple[Any, Var]]:
+    """The fields declared with :func:`setting`, with their variables, in declaration order."""
+    return [(item, item.metadata["var"]) for item in fields(Config) if "var" in item.metadata]
+
+
+def _first_set(env: Mapping[str, str], var: Var) -> str:
+    """The variable's name, or the first of its fallbacks that is set (old names still work)."""
+    for name in (var.name, *var.fallbacks):
+        value = env.get(name)
+        if value is not None and value.strip():
+            return name
+    return var.name
+
+
+# Rows for variables that are not one Config field each: a family of variables, and the API server's own settings
+# (gunicorn reads them in gunicorn.conf.py, before any of this package is imported).
+EXTRA_ROWS = (
+    ("`LLM_PROVIDER_<NAME>_BASE_URL` / `_API_KEY`", "—",
+     "any other OpenAI-compatible provider, used with `\"provider\": \"<name>\"` (the key is a secret)"),
+    ("`PORT`, `WEB_CONCURRENCY`, `GUNICORN_THREADS`, `GUNICORN_TIMEOUT`", "`8000`, `2`, `16`, `60`",
+     "the API server (read by `gunicorn.conf.py`)"),
+)
+
+
+def _shown(value: Any, var: Var) -> str:
+    if var.shown_default is not None:
+        return f"`{var.shown_default}`" if not var.shown_default[:1].isdigit() else var.shown_default
+    if value in ("", None):
+        return "—"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, tuple):
+        return f"`{','.join(str(v) for v in value)}`"
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return f"`{value}`"
+
+
+def config_table() -> str:
+    """The README's configuration table, generated from the declarations above (a test keeps them equal)."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for item, var in _declared():
+        doc = var.doc
+        if var.fallbacks:
+            doc += " (falls back to " + ", ".join(f"`{name}`" for name in var.fallbacks) + ")"
+        if var.secret:
+            doc += "; a secret: scrubbed from logs, results and webhooks"
+        rows.append(f"| `{var.name}` | {_shown(item.default, var)} | {doc} |")
+    rows += [f"| {name} | {default} | {doc} |" for name, default, doc in EXTRA_ROWS]
+    return "\n".join(rows) + "\n"
 
 
 def _url_password(url: str) -> str:
@@ -294,3 +415,7 @@ def _url_password(url: str) -> str:
 
 def config_field_names() -> list[str]:
     return [f.name for f in fields(Config)]
+
+
+if __name__ == "__main__":  # python -m llm_service.config: print the README's configuration table
+    print(config_table(), end="")
