@@ -2,16 +2,10 @@
 used internally in canonical lower-case hyphenated form."""
 from __future__ import annotations
 
-import uuid
-
+from ..jobs.lifecycle import canonical_uuid
 from .errors import ApiError
 
-
-def canonical_uuid(text: str) -> str | None:
-    try:
-        return str(uuid.UUID(text))
-    except (ValueError, TypeError, AttributeError):
-        return None
+__all__ = ["canonical_uuid", "job_id_or_400", "job_not_found"]
 
 
 def job_id_or_400(raw: str) -> str:

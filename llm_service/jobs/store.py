@@ -30,12 +30,10 @@ import redis
 
 from ..redaction import redact_text
 from . import lua
+from .lifecycle import STATUSES, TERMINAL_STATUSES, WEBHOOK_EVENTS, canonical_uuid
 from .timeutil import epoch_to_ms, ms_to_iso
 
-STATUSES = ("pending", "queued", "processing", "completed", "failed", "cancelled")
-TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
 WEBHOOK_STATES = ("none", "pending", "delivered", "failed")
-WEBHOOK_EVENTS = {"completed": "workflow.completed", "failed": "workflow.failed", "cancelled": "workflow.cancelled"}
 
 # Every record key with its default, in the order records are written.
 RECORD_DEFAULTS: dict[str, Any] = {
@@ -330,7 +328,7 @@ class JobStore:
         if unknown:
             raise ValueError(f"Unknown job record field(s): {', '.join(unknown)}")
         job_id = given.get("job_id") or str(uuid.uuid4())
-        if not isinstance(job_id, str) or _canonical_uuid(job_id) != job_id:
+        if not isinstance(job_id, str) or canonical_uuid(job_id) != job_id:
             raise ValueError(f"job_id must be a lowercase hyphenated UUID string, got {job_id!r}")
         name = given.get("workflow_name")
         if not isinstance(name, str) or not name:
@@ -730,10 +728,4 @@ class JobStore:
             pipe.execute()
         return removed
 
-
-def _canonical_uuid(text: str) -> str | None:
-    try:
-        return str(uuid.UUID(text))
-    except (ValueError, AttributeError, TypeError):
-        return None
 

@@ -35,6 +35,7 @@ from ..engine import WorkflowError
 from ..engine.errors import ConfigurationError, error_context
 from ..engine.ports import CancelFlag
 from ..jobs import JobStore, StoreUnavailable
+from ..jobs.lifecycle import WEBHOOK_EVENTS, dispatch_webhook
 from ..jobs.presence import WorkerPresence
 from ..jobs.queue import JobQueue, QueueUnavailable
 from ..jobs.timeutil import epoch_to_iso
@@ -51,7 +52,6 @@ STORE_RETRY_SECONDS = 60.0
 PROGRESS_INTERVAL = 0.5  # progress of steps finishing faster than this is saved in batches (or with the finish)
 PROGRESS_DELAY = 0.25  # the longest a finished step waits unsaved, plus one maintenance tick (MAINTENANCE_TICK)
 MAINTENANCE_TICK = 0.25
-WEBHOOK_SAFETY_DELAY = 30.0  # if the immediate delivery message is lost, the due-time catches it
 FAIR_RELEASE_GAP = 1.0  # a parked job published this recently is not sent again by another finishing job
 UNLIMITED = 1_000_000
 BACKLOG_REPUBLISH_FACTOR = 10  # with a full-looking broker queue, a queued job is re-sent only after 10 periods
@@ -252,7 +252,7 @@ class WorkerRuntime:
         if self.config.user_max_concurrent_jobs:
             self._release_parked(record.get("user_id"), gap=FAIR_RELEASE_GAP)
         if finished and record.get("webhook_url"):
-            self._dispatch_webhook(job_id, _EVENTS[status], attempt=1)
+            dispatch_webhook(self.store, self.queue, job_id, WEBHOOK_EVENTS[status], now=self.clock())
         return {"job_id": job_id, "status": status if finished else "discarded"}
 
     def _execute(self, job_id: str, record: dict, flag: CancelFlag, progress: "ProgressBuffer") -> dict:
@@ -286,16 +286,6 @@ class WorkerRuntime:
               duration_ms=(outcome.attempt or {}).get("duration_ms"), retry_in=outcome.delay)
         self.metrics.webhook_delivery(outcome.outcome)
         return {"job_id": job_id, "outcome": outcome.outcome, "delay": outcome.delay}
-
-    def _dispatch_webhook(self, job_id: str, event_name: str, *, attempt: int) -> None:
-        """Send the first attempt now; record a due-time as a safety net in case that message is lost."""
-        try:
-            self.store.set_webhook_state(job_id, "pending",
-                                         next_attempt_at=self.clock() + WEBHOOK_SAFETY_DELAY)
-            self.queue.enqueue_webhook(job_id, event_name, attempt=attempt)
-        except (StoreUnavailable, QueueUnavailable) as exc:
-            log.warning("webhook for job %s not dispatched now (%s); the sweeper will retry", job_id,
-                        type(exc).__name__, extra={"job_id": job_id})
 
     # -- maintenance --------------------------------------------------------------------------------------------
 
@@ -414,7 +404,7 @@ class WorkerRuntime:
                 elif outcome in ("failed", "cancelled"):
                     record = self.store.get(job_id) or {}
                     if record.get("webhook_url"):
-                        self._dispatch_webhook(job_id, _EVENTS[outcome], attempt=1)
+                        dispatch_webhook(self.store, self.queue, job_id, WEBHOOK_EVENTS[outcome], now=self.clock())
             except (StoreUnavailable, QueueUnavailable):
                 log.warning("could not act on recovered job %s now", job_id, extra={"job_id": job_id})
         self._republish_lost_messages()
@@ -518,8 +508,6 @@ class WorkerRuntime:
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-
-_EVENTS = {"completed": "workflow.completed", "failed": "workflow.failed", "cancelled": "workflow.cancelled"}
 
 _runtime: WorkerRuntime | None = None
 _runtime_lock = threading.Lock()

@@ -15,7 +15,8 @@ from typing import Any, Callable, Sequence
 from ..engine.errors import BlockedAddressError, UpstreamTimeout, WorkflowError
 from ..redaction import redact_text
 from .email import send_failure_email
-from .payloads import build_payload, iso_utc, message_id
+from ..jobs.timeutil import epoch_to_iso as iso_utc
+from .payloads import build_payload, message_id
 from .signing import canonical_body, signed_headers
 
 log = logging.getLogger(__name__)

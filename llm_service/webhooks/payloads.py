@@ -10,23 +10,14 @@ leak; secret *values* are also scrubbed from every string in case a workflow ech
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 from typing import Callable, Iterable
 
+from ..jobs.lifecycle import EVENT_CANCELLED, EVENT_COMPLETED, EVENT_FAILED
 from ..redaction import redact_text, sanitize, scrub_values
 
-EVENT_COMPLETED = "workflow.completed"
-EVENT_FAILED = "workflow.failed"
-EVENT_CANCELLED = "workflow.cancelled"
 EVENTS = (EVENT_COMPLETED, EVENT_FAILED, EVENT_CANCELLED)
 
 UNKNOWN_ERROR = "Unknown error"
-
-
-def iso_utc(epoch: float) -> str:
-    """Epoch seconds as ISO-8601 UTC with millisecond precision and one ``Z`` (the old ``+00:00Z`` is fixed)."""
-    moment = datetime.fromtimestamp(epoch, timezone.utc)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def message_id(job_id: str, event: str) -> str:

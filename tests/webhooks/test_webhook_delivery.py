@@ -10,7 +10,8 @@ import responses
 
 from llm_service.engine.errors import BlockedAddressError
 from llm_service.webhooks.delivery import NO_SECRET_ERROR, deliver_once, next_delay, run_delivery
-from llm_service.webhooks.payloads import iso_utc, message_id
+from llm_service.jobs.timeutil import epoch_to_iso as iso_utc
+from llm_service.webhooks.payloads import message_id
 from llm_service.webhooks.signing import canonical_body, verify_legacy, verify_standard
 from webhook_support import GLOBAL_SECRET, JOB_SECRET, WEBHOOK_URL, FakeStore, make_job
 

@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from llm_service.webhooks.payloads import build_payload, iso_utc, message_id
+from llm_service.jobs.timeutil import epoch_to_iso as iso_utc
+from llm_service.webhooks.payloads import build_payload, message_id
 from llm_service.webhooks.signing import canonical_body
 from webhook_support import GLOBAL_SECRET, JOB_SECRET, make_job
 

@@ -7,8 +7,7 @@ import time
 
 from flask import Blueprint, Response
 
-from ...jobs import STATUSES, StoreUnavailable
-from ...jobs.queue import QueueUnavailable
+from ...jobs.lifecycle import EVENT_CANCELLED, RUNNING_STATUSES, STATUSES, TERMINAL_STATUSES, dispatch_webhook
 from ...logs import event
 from ..context import ApiContext, api_context
 from ..endpoints import Failure, Reply, endpoint, respond
@@ -33,14 +32,9 @@ from ..schemas import (
 log = logging.getLogger("llm_service.api")
 bp = Blueprint("jobs", __name__)
 
-TERMINAL = ("completed", "failed", "cancelled")
 HIDDEN_FIELDS = frozenset({"webhook_secret", "lease_token", "worker_id"})
-RUNNING = ["pending", "queued", "processing"]
 LIMIT_RESULTS_VALUES = ["1-500", "Today", "7 Days", "30 Days"]
 MAX_LIMIT_RESULTS = 500
-# Like the worker's dispatch: a due time recorded before publishing, so the maintenance loop re-sends the event if
-# the message is lost or the broker is down right now.
-WEBHOOK_SAFETY_DELAY = 30.0
 CANCELLING_MESSAGE = "the running job will stop at its next step or upstream wait"
 
 _JOB_ID_PARAM = {"job_id": "The job id (a UUID; hyphenated, 32 hex digits, braces and urn:uuid: forms accepted)."}
@@ -64,15 +58,6 @@ def _revoke(ctx: ApiContext, job_id: str) -> None:
         ctx.queue.revoke(job_id)
     except Exception:
         log.warning("revoke of job %s failed", job_id, extra={"job_id": job_id})
-
-
-def _dispatch_cancel_webhook(ctx: ApiContext, job_id: str) -> None:
-    try:
-        ctx.store.set_webhook_state(job_id, "pending", next_attempt_at=time.time() + WEBHOOK_SAFETY_DELAY)
-        ctx.queue.enqueue_webhook(job_id, "workflow.cancelled")
-    except (StoreUnavailable, QueueUnavailable) as exc:
-        log.warning("cancel webhook for job %s not dispatched now (%s); the worker's maintenance loop retries it",
-                    job_id, type(exc).__name__, extra={"job_id": job_id})
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -114,7 +99,7 @@ def job_status(job_id: str) -> Response:
         "job_id": canonical, "status": status, "workflow_name": record["workflow_name"],
         "created_at": record["created_at"], "started_at": record["started_at"],
         "completed_at": record["completed_at"], "duration_ms": record["duration_ms"],
-        "result": record["result"] if status in TERMINAL else None, "error_message": record["error_message"],
+        "result": record["result"] if status in TERMINAL_STATUSES else None, "error_message": record["error_message"],
         "current_step": progress.get("current_step"), "steps_completed": progress.get("steps_completed"),
         "total_steps": progress.get("total_steps"), "webhook_url": record["webhook_url"], "error": record["error"],
         "rerun_of": record["rerun_of"],
@@ -200,7 +185,7 @@ def cancel_job(job_id: str) -> Response:
     _revoke(ctx, canonical)
     record = ctx.store.get(canonical)
     if record is not None and record.get("webhook_url"):
-        _dispatch_cancel_webhook(ctx, canonical)
+        dispatch_webhook(ctx.store, ctx.queue, canonical, EVENT_CANCELLED, now=time.time())
     return respond(CancelResponseSchema, {"job_id": canonical, "status": "cancelled"})
 
 
@@ -212,7 +197,7 @@ def _statuses(value: str | None) -> list[str] | None:
     if value in (None, "", "all"):
         return None
     if value == "running":
-        return list(RUNNING)
+        return list(RUNNING_STATUSES)
     if value in STATUSES:
         return [value]
     valid = ", ".join(f"'{s}'" for s in STATUS_FILTERS)

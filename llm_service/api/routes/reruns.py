@@ -11,6 +11,7 @@ import logging
 from flask import Blueprint, Response
 
 from ...engine.reuse import RerunRefused, first_unfinished_step, records_to_reuse
+from ...jobs.lifecycle import TERMINAL_STATUSES
 from ...logs import event
 from ..context import api_context
 from ..endpoints import Failure, Reply, endpoint, respond
@@ -72,7 +73,7 @@ def rerun_job(job_id: str, body: dict) -> Response:
     earlier = ctx.store.get(earlier_id)
     if earlier is None:
         raise job_not_found(job_id)
-    if earlier["status"] not in ("completed", "failed", "cancelled"):
+    if earlier["status"] not in TERMINAL_STATUSES:
         raise ApiError(409, "JobNotFinished", f"Job is {earlier['status']}; only a completed, failed or cancelled "
                        "job can be re-run.", job_id=earlier_id, status=earlier["status"])
     webhook_url, webhook_secret = earlier["webhook_url"], earlier["webhook_secret"]
