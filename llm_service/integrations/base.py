@@ -19,7 +19,7 @@ from ..engine.errors import (
     UserInputError,
     WorkflowError,
 )
-from ..engine.ports import CancelToken, OperationSpec
+from ..engine.ports import CancelToken, OperationSpec, ServiceResult
 from ..http.client import HttpClient, HttpResponse
 from ..redaction import redact_text, scrub_values
 
@@ -130,7 +130,16 @@ def query_for(spec: OperationSpec, params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class KeyedService:
-    """What every key-authenticated upstream service holds: the shared HTTP helper, its key, its base URL."""
+    """The template of a key-authenticated JSON service: the base owns the call (operation check, credential,
+    sending through the shared HTTP helper with the key, status errors, JSON decoding scrubbed of the key, the
+    result), so one integration only declares its ``name``, ``operations`` and ``api_key_env`` and says how an
+    operation becomes a request (:meth:`request`), plus, where the upstream needs it, how its own statuses map to
+    errors (:meth:`status_error`) and what in a 200 answer is still a failure (:meth:`check_answer`)."""
+
+    name: str
+    operations: Mapping[str, OperationSpec]
+    api_key_env: str
+    api_key_fallback_env: Optional[str] = None
 
     def __init__(self, http: HttpClient, *, api_key: str, base_url: str) -> None:
         self._http = http
@@ -141,3 +150,40 @@ class KeyedService:
     def upstream(self) -> str:
         """Who answers this service's calls (part of the cache key: the sandbox's answers are not the real ones)."""
         return self._base_url
+
+    def call(self, operation: str, params: Mapping[str, Any], *, timeout: float,
+             cancel: Optional[CancelToken] = None) -> ServiceResult:
+        spec = check_operation(self.operations, operation, service=self.name)
+        fallback = f" (nor its fallback {self.api_key_fallback_env})" if self.api_key_fallback_env else ""
+        require_credential(self._api_key, f"{self.api_key_env} is not set{fallback}: the {self.name} service needs it",
+                           service=self.name, operation=operation)
+        path, query = self.request(spec, params)
+        response = send(self._http, "GET", f"{self._base_url}/{path}", params={**query, "key": self._api_key},
+                        headers={"Accept": "application/json"}, service=self.name, operation=operation,
+                        timeout=timeout, cancel=cancel)
+        if response.status != 200:
+            raise self.status_error(response, operation)
+        data = json_object(response, service=self.name, operation=operation, secrets=(self._api_key,))
+        self.check_answer(data, operation, params, response)
+        return ServiceResult(data=data, metadata={"status": response.status, "elapsed_ms": response.elapsed_ms},
+                             status=response.status)
+
+    # -- what an integration says --------------------------------------------------------------------------------
+
+    def request(self, spec: OperationSpec, params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+        """The path under the base URL and the query (without the key) for ``params``; raises UserInputError for
+        parameters the operation cannot use."""
+        raise NotImplementedError
+
+    def status_error(self, response: HttpResponse, operation: str) -> WorkflowError:
+        """The error for a non-200 answer: the old services' shared mapping unless the upstream says more."""
+        return generic_status_error(response, service=self.name, operation=operation, secrets=(self._api_key,))
+
+    def check_answer(self, data: dict, operation: str, params: Mapping[str, Any], response: HttpResponse) -> None:
+        """Raise for a 200 answer that reports a failure inside its body (nothing to check by default)."""
+
+    def error(self, cls: type[WorkflowError], message: str, operation: str,
+              response: Optional[HttpResponse] = None) -> WorkflowError:
+        """An error of this service, scrubbed of its key."""
+        return upstream_error(cls, message, service=self.name, operation=operation, response=response,
+                              secrets=(self._api_key,))

@@ -5,27 +5,12 @@ HTTP-level failures, and ``UNKNOWN_ERROR`` (Google's "try again") is now retryab
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping
 
-from ..engine.errors import (
-    UpstreamAuthError,
-    UpstreamHTTPError,
-    UpstreamRateLimited,
-    UpstreamServerError,
-)
-from ..engine.ports import CancelToken, OperationSpec, ServiceResult
+from ..engine.errors import UpstreamAuthError, UpstreamHTTPError, UpstreamRateLimited, UpstreamServerError
+from ..engine.ports import OperationSpec
 from ..http.client import HttpResponse
-from .base import (
-    KeyedService,
-    check_operation,
-    generic_status_error,
-    json_object,
-    query_for,
-    require_credential,
-    require_parameters,
-    send,
-    upstream_error,
-)
+from .base import KeyedService, query_for, require_parameters
 
 NAME = "google_places"
 API_KEY_ENV = "GOOGLE_PLACES_API_KEY"
@@ -38,6 +23,8 @@ _DETAILS_OK = frozenset({"OK"})
 
 class GooglePlacesService(KeyedService):
     name = NAME
+    api_key_env = API_KEY_ENV
+    api_key_fallback_env = API_KEY_FALLBACK_ENV
     operations: Mapping[str, OperationSpec] = {
         "nearby_search": OperationSpec("nearby_search", required=("location", "radius"),
                                        optional=("type", "keyword", "name", "language")),
@@ -46,24 +33,12 @@ class GooglePlacesService(KeyedService):
         "place_details": OperationSpec("place_details", required=("place_id",), optional=("fields", "language")),
     }
 
-    def call(self, operation: str, params: Mapping[str, Any], *, timeout: float,
-             cancel: Optional[CancelToken] = None) -> ServiceResult:
-        spec = check_operation(self.operations, operation, service=NAME)
-        require_credential(self._api_key, f"{API_KEY_ENV} is not set (nor its fallback {API_KEY_FALLBACK_ENV}): "
-                                          f"the google_places service needs it", service=NAME, operation=operation)
+    def request(self, spec: OperationSpec, params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
         require_parameters(spec, params, service=NAME)
-        query = {**query_for(spec, params), "key": self._api_key}
-        response = send(self._http, "GET", f"{self._base_url}/{_PATHS[operation]}", params=query,
-                        headers={"Accept": "application/json"}, service=NAME, operation=operation,
-                        timeout=timeout, cancel=cancel)
-        if response.status != 200:
-            raise generic_status_error(response, service=NAME, operation=operation, secrets=(self._api_key,))
-        data = json_object(response, service=NAME, operation=operation, secrets=(self._api_key,))
-        self._check_status(data, operation, params, response)
-        return ServiceResult(data=data, metadata={"status": response.status, "elapsed_ms": response.elapsed_ms},
-                             status=response.status)
+        return _PATHS[spec.name], query_for(spec, params)
 
-    def _check_status(self, data: dict, operation: str, params: Mapping[str, Any], response: HttpResponse) -> None:
+    def check_answer(self, data: dict, operation: str, params: Mapping[str, Any], response: HttpResponse) -> None:
+        """Google reports most failures inside a 200 answer's ``status``."""
         status = str(data.get("status") or "")
         if status in (_DETAILS_OK if operation == "place_details" else _SEARCH_OK):
             return
@@ -78,5 +53,4 @@ class GooglePlacesService(KeyedService):
             cls, text = UpstreamServerError, f"API error ({status}): {message}"
         else:
             cls, text = UpstreamHTTPError, f"API error ({status or 'missing status'}): {message}"
-        raise upstream_error(cls, text, service=NAME, operation=operation, response=response,
-                             secrets=(self._api_key,))
+        raise self.error(cls, text, operation, response)
