@@ -153,6 +153,8 @@ class Config:
     api_title: str = "LLM Workflow Microservice"
     api_version: str = "1.0.0"
     max_content_length: int = 1024 * 1024
+    events_keepalive_seconds: float = 15.0
+    events_max_streams: int = 1000
     cors_origins: tuple = ("http://localhost:3000",)
     submit_rate_limit: int = 0
     submit_rate_window_seconds: int = 60
@@ -245,6 +247,8 @@ class Config:
             api_title=_str(env, "API_TITLE", "LLM Workflow Microservice"),
             api_version=_str(env, "API_VERSION", "1.0.0"),
             max_content_length=_int(env, "MAX_CONTENT_LENGTH", 1024 * 1024, minimum=1024),
+            events_keepalive_seconds=_float(env, "EVENTS_KEEPALIVE_SECONDS", 15.0, minimum=0.01),
+            events_max_streams=_int(env, "EVENTS_MAX_STREAMS", 1000, minimum=1),
             cors_origins=tuple(o.strip() for o in _str(env, "CORS_ORIGINS", "http://localhost:3000").split(",")
                                if o.strip()),
             submit_rate_limit=_int(env, "SUBMIT_RATE_LIMIT", 0, minimum=0),

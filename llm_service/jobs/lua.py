@@ -78,6 +78,15 @@ local function expire_with_job(sub)
   if ttl > 0 then redis.call('PEXPIRE', sub, ttl) end
 end
 
+-- The job's event stream (GET /jobs/<id>/events): ids from XADD (strictly increasing), the same lifetime as the
+-- job, and a bounded length (token events of a long answer must not grow it without limit). ``mark`` is
+-- "<attempt>:<sequence number>" for events a worker publishes (PUBLISH_EVENTS recognises a re-sent batch by it).
+local EVENTS = KEY .. ':events'
+local function add_event(name, data, mark)
+  redis.call('XADD', EVENTS, 'MAXLEN', '~', '10000', '*', 'event', name, 'data', data, 'mark', mark)
+  expire_with_job(EVENTS)
+end
+
 local function duration_since_start()
   local started = field('started_at')
   local ms = started and iso_ms(started)
@@ -98,6 +107,7 @@ local function terminate(status, event)
     'webhook_event', cjson.encode(event), 'webhook_state', state, 'webhook_next_attempt_at', next_at)
   set_status(status)
   redis.call('DEL', KEY .. ':lease', KEY .. ':cancel')
+  add_event('job.' .. status, cjson.encode({status = status}), '')
 end
 
 -- The reply this very call already got, if it ran before (a re-sent script), else nil.
@@ -143,6 +153,32 @@ redis.call('HSET', KEY, 'progress', ARGV[8], 'updated_at', NOW)
 if ARGV[9] ~= '' and not resent then
   redis.call('RPUSH', KEY .. ':steps', ARGV[9])
   expire_with_job(KEY .. ':steps')
+end
+return 1
+"""
+
+# ARGV[7] token (JSON), ARGV[8] the sequence number (in this execution) of the first event, then per event its
+# name and data (JSON). Appends to the job's event stream only while the job runs under ``token``; events whose
+# number the stream's last mark of this execution already covers are a re-sent batch and are skipped.
+PUBLISH_EVENTS = _JOB_PRELUDE + r"""
+if redis.call('HGET', KEY, 'status') ~= '"processing"' or redis.call('HGET', KEY, 'lease_token') ~= ARGV[7] then
+  return 0
+end
+local attempt = redis.call('HGET', KEY, 'attempts') or '0'
+local last = 0
+local tail = redis.call('XREVRANGE', EVENTS, '+', '-', 'COUNT', 1)[1]
+if tail then
+  for i = 1, #tail[2], 2 do
+    if tail[2][i] == 'mark' then
+      local a, n = string.match(tail[2][i + 1], '^(%d+):(%d+)$')
+      if a == attempt then last = tonumber(n) end
+    end
+  end
+end
+local seq = tonumber(ARGV[8])
+for i = 9, #ARGV - 1, 2 do
+  if seq > last then add_event(ARGV[i], ARGV[i + 1], attempt .. ':' .. seq) end
+  seq = seq + 1
 end
 return 1
 """
@@ -198,6 +234,7 @@ if reruns < tonumber(ARGV[7]) then
     'started_at', 'null', 'worker_id', 'null', 'lease_token', 'null', 'progress', 'null')
   set_status('queued')
   redis.call('DEL', KEY .. ':steps', KEY .. ':lease')
+  add_event('job.requeued', cjson.encode({status = 'queued', recoveries = reruns + 1}), '')
   return give_receipt('requeued')
 end
 local n = string.format('%d', reruns)
@@ -331,7 +368,7 @@ for i, key in ipairs(KEYS) do
     end
   end
   redis.call('DEL', key, key .. ':steps', key .. ':usage', key .. ':webhooks', key .. ':lease', key .. ':cancel',
-    key .. ':receipt')
+    key .. ':receipt', key .. ':events')
   if status then out[#out + 1] = {id, status} end
 end
 return out

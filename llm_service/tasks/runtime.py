@@ -29,6 +29,7 @@ from ..engine import WorkflowError
 from ..engine.errors import ConfigurationError, error_context
 from ..engine.ports import CancelFlag
 from ..jobs import JobStore, StoreUnavailable
+from ..jobs.store import JobEvent
 from ..jobs.queue import JobQueue, QueueUnavailable
 from ..logs import event
 from ..observability import WorkerMetrics, worker_metrics
@@ -84,6 +85,11 @@ class ProgressBuffer:
     finishes more than ``interval`` after the last save is saved at once; otherwise it waits for the maintenance
     thread (:meth:`flush_due`, at most ``delay`` after it happened) or goes with the finish (:meth:`drain`).
     A step that starts is recorded the same way, so a slow step shows as the one running.
+
+    It is also the job's event publisher: ``step.started`` / ``step.completed`` and ``llm.token`` events (deltas of
+    one step merged while they wait) go to the job's event stream in the same round trips as the progress they
+    belong to, so the status endpoints and the event stream tell the same story and streaming costs no extra
+    Redis writes per token.
     """
 
     def __init__(self, store: JobStore, job_id: str, token: str, *, interval: float = PROGRESS_INTERVAL,
@@ -91,9 +97,12 @@ class ProgressBuffer:
         self.store, self.job_id, self.token = store, job_id, token
         self.interval, self.delay, self.clock = interval, delay, clock
         self.pending: list[tuple[dict, dict | None]] = []
+        self.events: list[JobEvent] = []
+        self._seq = 0
         self._progress: dict[str, Any] = {"current_step": None, "steps_completed": 0, "total_steps": None}
         self._running: dict[str, str] = {}  # step id -> title, in start order
         self._titles: dict[str, str] = {}
+        self._positions: dict[str, int] = {}
         self._pending_since: float | None = None
         self._flushed_at = clock()
         self._closed = False
@@ -103,7 +112,9 @@ class ProgressBuffer:
     def step_started(self, step_id: str, position: int, total: int, name: str) -> None:
         with self._lock:
             self._running[step_id] = self._titles[step_id] = name
+            self._positions[step_id] = position
             self._queue(None, total)
+            self._event("step.started", {"step_id": step_id, "name": name, "index": position, "total": total})
 
     def step_finished(self, step_id: str, finished: int, total: int, entry: Mapping[str, Any]) -> None:
         with self._lock:
@@ -111,9 +122,29 @@ class ProgressBuffer:
             self._progress.update(current_step=step_id, current_step_name=self._titles.get(step_id, step_id),
                                   steps_completed=finished)
             self._queue(dict(entry), total)
+            self._event("step.completed", _step_completed(
+                step_id, self._titles.get(step_id, step_id), self._positions.get(step_id), finished, total, entry))
             due = self.clock() - self._flushed_at >= self.interval
         if due:
             self._flush()
+
+    def llm_token(self, step_id: str, delta: str) -> None:
+        with self._lock:
+            last = self.events[-1] if self.events else None
+            if last is not None and last[1] == "llm.token" and last[2]["step_id"] == step_id:
+                last[2]["delta"] += delta
+            else:
+                self._event("llm.token", {"step_id": step_id, "delta": delta})
+            if self._pending_since is None:
+                self._pending_since = self.clock()
+            due = self.clock() - self._flushed_at >= self.interval
+        if due:
+            self._flush()
+
+    def _event(self, name: str, data: dict) -> None:
+        """Queue an event for the next save (caller holds the lock)."""
+        self._seq += 1
+        self.events.append((self._seq, name, data))
 
     def _queue(self, entry: dict | None, total: int) -> None:
         """Add a snapshot of the progress (with the step entry, if any); a snapshot without an entry replaces a
@@ -139,27 +170,38 @@ class ProgressBuffer:
     def _flush(self) -> None:
         with self._flush_lock:
             with self._lock:
-                if self._closed or not self.pending:
+                if self._closed or not (self.pending or self.events):
                     return
                 batch, self.pending = self.pending, []
+                events, self.events = self.events, []
                 self._pending_since = None
                 self._flushed_at = self.clock()
             try:
-                self.store.save_progress_batch(self.job_id, self.token, batch)
+                self.store.save_progress_batch(self.job_id, self.token, batch, events)
             except StoreUnavailable:
                 with self._lock:  # keep them for the next flush or the finish
                     self.pending[:0] = batch
+                    self.events[:0] = events
                     self._pending_since = self._pending_since or self.clock()
                 raise
 
-    def drain(self) -> list[tuple[dict, dict | None]]:
-        """What is still unsaved, for the finish to carry; waits for a save in flight, and no save happens after
-        this (it would arrive after the finish and be refused, losing its step entries)."""
+    def drain(self) -> tuple[list[tuple[dict, dict | None]], list[JobEvent]]:
+        """What is still unsaved (progress items, events), for the finish to carry; waits for a save in flight,
+        and no save happens after this (it would arrive after the finish and be refused, losing its entries)."""
         with self._flush_lock:
             with self._lock:
                 self._closed = True
                 batch, self.pending = self.pending, []
-        return batch
+                events, self.events = self.events, []
+        return batch, events
+
+
+def _step_completed(step_id: str, name: str, index: int | None, finished: int, total: int,
+                    entry: Mapping[str, Any]) -> dict:
+    """The ``step.completed`` event's data: what a watcher shows for a finished step (not its output)."""
+    status = "skipped" if entry.get("skipped") else "completed" if entry.get("success", True) else "failed"
+    return {"step_id": step_id, "name": name, "index": index, "total": total, "steps_completed": finished,
+            "status": status, "duration_ms": entry.get("duration_ms"), "cached": bool(entry.get("cached"))}
 
 
 class WorkerRuntime:
@@ -202,13 +244,13 @@ class WorkerRuntime:
             status = ("cancelled" if result["metadata"].get("cancelled")
                       else "completed" if result["success"] else "failed")
             error = result["metadata"].get("error")
-            unsaved = progress.drain()
+            unsaved, events = progress.drain()
             finished = self._store_call(lambda: self.store.finish(
                 job_id, token, status=status, result=result, error=error,
                 error_message=error["message"] if error else None,
                 total_tokens=result["metadata"].get("total_tokens", 0),
                 total_cost_usd=result["metadata"].get("total_cost_usd", 0.0),
-                progress_items=unsaved, usage=result["metadata"].get("llm_calls") or []))
+                progress_items=unsaved, usage=result["metadata"].get("llm_calls") or [], events=events))
         finally:
             with self._buffers_lock:
                 self._buffers.pop(job_id, None)

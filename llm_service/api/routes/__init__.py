@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, Flask
 
 from ..auth import require_api_secret
-from . import jobs, meta, workflows
+from . import events, jobs, meta, workflows
 
 API_PREFIX = "/api/v1"
 
@@ -15,5 +15,6 @@ def register_routes(app: Flask) -> None:
     api_v1.before_request(require_api_secret)
     api_v1.register_blueprint(workflows.bp)
     api_v1.register_blueprint(jobs.bp)
+    api_v1.register_blueprint(events.bp)
     app.register_blueprint(meta.bp)
     app.register_blueprint(api_v1)
