@@ -84,7 +84,6 @@ end
 local EVENTS = KEY .. ':events'
 local function add_event(name, data, mark)
   redis.call('XADD', EVENTS, 'MAXLEN', '~', '10000', '*', 'event', name, 'data', data, 'mark', mark)
-  expire_with_job(EVENTS)
 end
 
 local function duration_since_start()
@@ -108,6 +107,7 @@ local function terminate(status, event)
   set_status(status)
   redis.call('DEL', KEY .. ':lease', KEY .. ':cancel')
   add_event('job.' .. status, cjson.encode({status = status}), '')
+  expire_with_job(EVENTS)
 end
 
 -- The reply this very call already got, if it ran before (a re-sent script), else nil.
@@ -161,10 +161,9 @@ return 1
 # name and data (JSON). Appends to the job's event stream only while the job runs under ``token``; events whose
 # number the stream's last mark of this execution already covers are a re-sent batch and are skipped.
 PUBLISH_EVENTS = _JOB_PRELUDE + r"""
-if redis.call('HGET', KEY, 'status') ~= '"processing"' or redis.call('HGET', KEY, 'lease_token') ~= ARGV[7] then
-  return 0
-end
-local attempt = redis.call('HGET', KEY, 'attempts') or '0'
+local job = redis.call('HMGET', KEY, 'status', 'lease_token', 'attempts')
+if job[1] ~= '"processing"' or job[2] ~= ARGV[7] then return 0 end
+local attempt = job[3] or '0'
 local last = 0
 local tail = redis.call('XREVRANGE', EVENTS, '+', '-', 'COUNT', 1)[1]
 if tail then
@@ -180,6 +179,7 @@ for i = 9, #ARGV - 1, 2 do
   if seq > last then add_event(ARGV[i], ARGV[i + 1], attempt .. ':' .. seq) end
   seq = seq + 1
 end
+expire_with_job(EVENTS)
 return 1
 """
 
@@ -235,6 +235,7 @@ if reruns < tonumber(ARGV[7]) then
   set_status('queued')
   redis.call('DEL', KEY .. ':steps', KEY .. ':lease')
   add_event('job.requeued', cjson.encode({status = 'queued', recoveries = reruns + 1}), '')
+  expire_with_job(EVENTS)
   return give_receipt('requeued')
 end
 local n = string.format('%d', reruns)
