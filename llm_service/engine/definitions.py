@@ -100,6 +100,7 @@ class LLMSettings:
     variables: dict
     provider: str | None
     inner_error_mode: str | None
+    stream: bool = False  # the answer arrives token by token; watchers see it as ``llm.token`` events
 
 
 @dataclass(frozen=True)
@@ -253,6 +254,7 @@ class LLMConfigSchema(_Base):
     provider = fields.String(allow_none=True, load_default=None)
     error_mode = fields.String(**_error_mode)
     streaming = fields.Raw(load_default=None)  # accepted and ignored, as before
+    stream = fields.Boolean(load_default=False)
 
     @validates_schema
     def _needs_prompt(self, data: dict, **_: Any) -> None:
@@ -266,7 +268,7 @@ class LLMConfigSchema(_Base):
             system_prompt=data["system_prompt"], system_prompt_template=data["system_prompt_template"],
             user_message=data["user_message"], temperature=data["temperature"], max_tokens=data["max_tokens"],
             timeout=data["timeout"], top_p=data["top_p"], variables=data["variables"], provider=data["provider"],
-            inner_error_mode=data["error_mode"])
+            inner_error_mode=data["error_mode"], stream=data["stream"])
 
 
 class TransformConfigSchema(_Base):

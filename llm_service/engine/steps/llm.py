@@ -49,7 +49,7 @@ def run_llm(run: StepRun) -> StepOutcome:
     timeout = run.deadline.timeout_for(settings.timeout or limits.llm_timeout)
     try:
         response = run.call_upstream(provider.name, "chat_completions",
-                                     lambda: provider.complete(request, timeout=timeout, cancel=run.cancel))
+                                     lambda: _ask(run, provider, request, timeout))
     except WorkflowCancelled:
         raise
     except WorkflowError as exc:
@@ -77,6 +77,18 @@ def run_llm(run: StepRun) -> StepOutcome:
     return StepOutcome(result=result, record_extra={"llm_usage": llm_usage},
                        entry_extra={"tokens": response.total_tokens, "cost_usd": cost},
                        llm_call=call, entry_output=llm_summary(result))
+
+
+def _ask(run: StepRun, provider: Any, request: ChatRequest, timeout: float) -> Any:
+    """The provider's answer; streamed (``"stream": true``) when someone listens for tokens and the provider can
+    stream. Either way the response is the same, so output, usage and cost do not depend on streaming."""
+    listener = run.run.listener
+    stream = getattr(provider, "stream", None)
+    if run.step.settings.stream and listener.hears_tokens and callable(stream):
+        step_id = run.step.id
+        return stream(request, timeout=timeout, cancel=run.cancel,
+                      on_delta=lambda delta: listener.llm_token(step_id, delta))
+    return provider.complete(request, timeout=timeout, cancel=run.cancel)
 
 
 def _text(run: StepRun, template: str | None, inline: str | None, variables: dict[str, Any]) -> str | None:
