@@ -1,8 +1,10 @@
 """The ``llm-service`` command.
 
-Contract (other tools rely on it): ``run`` writes only the result JSON to stdout and logs to stderr; exit 0 on
-success, 1 when the workflow ran and failed, 2 for usage errors or an unknown/invalid workflow. ``validate`` prints
-one line per problem and exits 0 when everything is valid, 1 otherwise. Neither needs Redis.
+Contract (other tools rely on it): ``run`` writes only the result JSON to stdout and logs (and, with
+``--progress``, the steps and streamed text) to stderr; exit 0 on success, 1 when the workflow ran and failed, 2 for
+usage errors or an unknown/invalid workflow. ``validate`` prints one line per problem and exits 0 when everything is
+valid, 1 otherwise. Neither needs Redis. ``watch`` follows a job through the API (``watch.py``): exit 0 completed,
+1 failed, 3 cancelled, 2 when it cannot follow (unknown job, bad secret, the API unreachable).
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .config import Config, ConfigError
+from .watch import ProgressView, RunProgress, add_watch_command
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -55,7 +58,10 @@ def _parser() -> argparse.ArgumentParser:
                           "the default for workflows that do not say)")
     run.add_argument("--timeout", type=float, help="override the workflow's timeout_seconds")
     run.add_argument("--compact", action="store_true", help="print the result on one line")
+    run.add_argument("--progress", action="store_true",
+                     help="show each step as it finishes and streamed LLM text on stderr")
     run.set_defaults(handler=_run)
+    add_watch_command(sub)
 
     check = sub.add_parser("validate", help="check workflow definitions (names or paths to .json files)")
     check.add_argument("targets", nargs="+", metavar="NAME_OR_PATH")
@@ -109,7 +115,8 @@ def _run(args: argparse.Namespace) -> int:
         except WorkflowLoadError as exc:
             raise UsageError(str(exc)) from None
         _refuse_invalid(runtime.engine, workflow, config)
-        result = runtime.engine.run(workflow, input_data, timeout=args.timeout, execution=args.execution)
+        result = runtime.engine.run(workflow, input_data, timeout=args.timeout, execution=args.execution,
+                                    progress=RunProgress(ProgressView(sys.stderr)) if args.progress else None)
     finally:
         runtime.close()
     json.dump(result, sys.stdout, indent=None if args.compact else 2, ensure_ascii=False, default=str)

@@ -313,26 +313,23 @@ class HttpClient:
                                       timeout=timeout, cancel=cancel, guarded=guarded, service=service,
                                       allow_redirects=False, max_bytes=max_bytes)
         lines = call.lines
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                call.abandon()
-                raise UpstreamTimeout(f"Request timeout after {timeout:g}s", service=service)
-            try:
-                line = lines.get(timeout=remaining if cancel is None else min(remaining, self.poll_interval))
-            except queue.Empty:
-                line = None
-            if cancel is not None and cancel.is_cancelled():
-                call.abandon()
-                raise WorkflowCancelled(f"Cancelled while waiting for {service}", service=service)
-            if line is _END:
-                break
-            if line is not None:
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise UpstreamTimeout(f"Request timeout after {timeout:g}s", service=service)
                 try:
+                    line = lines.get(timeout=remaining if cancel is None else min(remaining, self.poll_interval))
+                except queue.Empty:
+                    line = None
+                self._check_cancel(cancel, service)
+                if line is _END:
+                    break
+                if line is not None:
                     on_line(line)
-                except BaseException:
-                    call.abandon()
-                    raise
+        except BaseException:  # the budget, a cancel, on_line's error, Ctrl-C: stop reading, close the connection
+            call.abandon()
+            raise
         return self._wait(call, deadline, cancel, service, timeout)
 
     def _submit(self, call: _Call, method: str, url: str, *, timeout: float, cancel: Optional[CancelToken],

@@ -30,6 +30,7 @@ from ..engine.errors import ConfigurationError, error_context
 from ..engine.ports import CancelFlag
 from ..jobs import JobStore, StoreUnavailable
 from ..jobs.store import JobEvent
+from ..job_events import LLM_TOKEN, EventRecorder, llm_token
 from ..jobs.queue import JobQueue, QueueUnavailable
 from ..logs import event
 from ..observability import WorkerMetrics, worker_metrics
@@ -102,7 +103,7 @@ class ProgressBuffer:
         self._progress: dict[str, Any] = {"current_step": None, "steps_completed": 0, "total_steps": None}
         self._running: dict[str, str] = {}  # step id -> title, in start order
         self._titles: dict[str, str] = {}
-        self._positions: dict[str, int] = {}
+        self._recorder = EventRecorder()
         self._pending_since: float | None = None
         self._flushed_at = clock()
         self._closed = False
@@ -112,9 +113,8 @@ class ProgressBuffer:
     def step_started(self, step_id: str, position: int, total: int, name: str) -> None:
         with self._lock:
             self._running[step_id] = self._titles[step_id] = name
-            self._positions[step_id] = position
             self._queue(None, total)
-            self._event("step.started", {"step_id": step_id, "name": name, "index": position, "total": total})
+            self._event(*self._recorder.started(step_id, position, total, name))
 
     def step_finished(self, step_id: str, finished: int, total: int, entry: Mapping[str, Any]) -> None:
         with self._lock:
@@ -122,8 +122,7 @@ class ProgressBuffer:
             self._progress.update(current_step=step_id, current_step_name=self._titles.get(step_id, step_id),
                                   steps_completed=finished)
             self._queue(dict(entry), total)
-            self._event("step.completed", _step_completed(
-                step_id, self._titles.get(step_id, step_id), self._positions.get(step_id), finished, total, entry))
+            self._event(*self._recorder.finished(step_id, finished, total, entry))
             due = self.clock() - self._flushed_at >= self.interval
         if due:
             self._flush()
@@ -131,10 +130,10 @@ class ProgressBuffer:
     def llm_token(self, step_id: str, delta: str) -> None:
         with self._lock:
             last = self.events[-1] if self.events else None
-            if last is not None and last[1] == "llm.token" and last[2]["step_id"] == step_id:
+            if last is not None and last[1] == LLM_TOKEN and last[2]["step_id"] == step_id:
                 last[2]["delta"] += delta
             else:
-                self._event("llm.token", {"step_id": step_id, "delta": delta})
+                self._event(LLM_TOKEN, llm_token(step_id, delta))
             if self._pending_since is None:
                 self._pending_since = self.clock()
             due = self.clock() - self._flushed_at >= self.interval
@@ -195,13 +194,6 @@ class ProgressBuffer:
                 events, self.events = self.events, []
         return batch, events
 
-
-def _step_completed(step_id: str, name: str, index: int | None, finished: int, total: int,
-                    entry: Mapping[str, Any]) -> dict:
-    """The ``step.completed`` event's data: what a watcher shows for a finished step (not its output)."""
-    status = "skipped" if entry.get("skipped") else "completed" if entry.get("success", True) else "failed"
-    return {"step_id": step_id, "name": name, "index": index, "total": total, "steps_completed": finished,
-            "status": status, "duration_ms": entry.get("duration_ms"), "cached": bool(entry.get("cached"))}
 
 
 class WorkerRuntime:

@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterator
 from flask import Blueprint, Response, request
 
 from ...jobs import TERMINAL_STATUSES, StoreUnavailable
+from ...job_events import TERMINAL
 from ...sse import format_event as sse
 from ..context import api_context
 from ..endpoints import Failure, Reply, endpoint
@@ -26,7 +27,7 @@ from .jobs import _INVALID_ID, _JOB_ID_PARAM, _NOT_FOUND, _get_job, status_body
 log = logging.getLogger("llm_service.api")
 bp = Blueprint("events", __name__)
 
-TERMINAL_EVENTS = frozenset(f"job.{status}" for status in TERMINAL_STATUSES)
+TERMINAL_EVENTS = frozenset(TERMINAL)
 EVENT_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 MAX_BLOCK_SECONDS = 2.0  # a blocking read never waits longer, so an idle stream re-checks its job this often
 RETRY_MS = 3000  # the reconnection delay an EventSource uses after the connection drops
