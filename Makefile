@@ -43,6 +43,7 @@ bench: setup  ## benchmarks (figures as ratios to baselines measured in the same
 	$(BIN)/python bench/fanout.py
 	$(BIN)/python bench/scaling.py
 	$(BIN)/python bench/progress.py
+	$(BIN)/python bench/event_streams.py
 
 clean:
 	rm -rf $(VENV) .dev .pytest_cache *.egg-info

@@ -27,6 +27,7 @@ from llm_service.config import Config  # noqa: E402
 from llm_service.engine.ports import CancelFlag  # noqa: E402
 from llm_service.http import build_http_client  # noqa: E402
 from llm_service.sandbox import SandboxServer  # noqa: E402
+from tests.engine.fakes import is_green  # noqa: E402
 
 CHAT = "/openai/v1/chat/completions"
 
@@ -78,15 +79,7 @@ def main() -> None:
         elapsed = time.monotonic() - started
         chat = [r for r in sandbox.requests() if r["path"].startswith(CHAT)]
         http.close()
-    green = False
-    if MODE == "eventlet":
-        from eventlet import patcher
-
-        green = patcher.is_monkey_patched("thread")
-    elif MODE == "gevent":
-        from gevent import monkey as gmonkey
-
-        green = gmonkey.is_module_patched("threading")
+    green = is_green(MODE)
     print(json.dumps({
         "green": green, "ok": streamed["success"] and whole["success"],
         "pieces": len(listener.deltas), "joined": "".join(listener.deltas) == whole["output"]["content"],
