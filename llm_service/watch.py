@@ -10,7 +10,7 @@ import sys
 import time
 from typing import Any, Mapping, TextIO
 
-from .job_events import LLM_TOKEN, STEP_COMPLETED, STEP_STARTED, TERMINAL, EventRecorder
+from .job_events import JOB_REQUEUED, LLM_TOKEN, STEP_COMPLETED, STEP_STARTED, TERMINAL, EventRecorder
 
 EXIT_COMPLETED, EXIT_FAILED, EXIT_ERROR, EXIT_CANCELLED = 0, 1, 2, 3
 EXIT_CODES = {"completed": EXIT_COMPLETED, "failed": EXIT_FAILED, "cancelled": EXIT_CANCELLED}
@@ -49,6 +49,9 @@ class ProgressView:
                 self._line(f"--- {self._names.get(data['step_id'], data['step_id'])} ---")
                 self._text_of = data["step_id"]
             self._write(data["delta"])
+        elif name == JOB_REQUEUED:
+            self._end_text()
+            self._line(f"job {self._paint('requeued', '33')}: its worker stopped; it runs again from the start")
         elif name in TERMINAL:
             self._end_text()
             status = TERMINAL[name]

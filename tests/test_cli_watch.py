@@ -75,11 +75,14 @@ def test_a_tty_gets_a_status_line_and_colours_a_pipe_none():
     events = [("step.started", {"step_id": "a", "name": "A", "index": 1, "total": 1}),
               ("step.completed", {"step_id": "a", "name": "A", "index": 1, "total": 1, "status": "failed",
                                   "duration_ms": 5, "cached": False}),
+              ("job.requeued", {"status": "queued", "recoveries": 1}),
               ("job.failed", {"status": "failed", "error_message": "boom", "duration_ms": 1500})]
     views = {tty: ProgressView(io.StringIO(), tty=tty) for tty in (True, False)}
     for view in views.values():
         for name, data in events:
             view.show(name, data)
-    assert views[False].out.getvalue() == "[1/1] FAILED A 5 ms\njob FAILED in 1.5 s: boom\n"
+    assert views[False].out.getvalue() == ("[1/1] FAILED A 5 ms\n"
+                                           "job requeued: its worker stopped; it runs again from the start\n"
+                                           "job FAILED in 1.5 s: boom\n")
     shown = views[True].out.getvalue()
     assert "[1/1] A ...\x1b[0m\r\x1b[2K" in shown and "\x1b[31mFAILED\x1b[0m" in shown
