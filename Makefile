@@ -47,6 +47,7 @@ bench: setup  ## benchmarks (figures as ratios to baselines measured in the same
 	$(BIN)/python bench/progress.py
 	$(BIN)/python bench/list_latency.py
 	$(BIN)/python bench/fairness.py
+	$(BIN)/python bench/event_streams.py
 
 clean:
 	rm -rf $(VENV) .dev .pytest_cache *.egg-info

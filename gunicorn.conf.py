@@ -1,12 +1,19 @@
 """Gunicorn settings, read automatically by ``gunicorn wsgi:app`` from the working directory.
 
-Threaded workers (gthread): the API's work is short, blocking Redis and broker round trips, so a few processes with
-many threads each serve many concurrent clients without green-thread monkey-patching. This file is the server's own
-configuration, so it reads its few variables from the environment directly:
+Green-thread workers (gevent): most of the API's requests are short, blocking Redis and broker round trips, but a
+job's event stream (``/api/v1/jobs/<id>/events``) stays open for the whole job. With a thread per request
+(gthread, 16 threads) 32 open streams would leave no thread for anything else; a greenlet per request costs a few
+KB, so one process holds hundreds of open streams (each waiting in short blocking Redis reads) while status polls
+stay fast (``bench/event_streams.py``). gevent monkey-patches the worker process before the app is loaded, and the
+app is synchronous code on ``threading``/sockets, which gevent makes cooperative. ``GUNICORN_WORKER_CLASS=gthread``
+brings back the threaded worker (then each open stream takes one of ``GUNICORN_THREADS``). This file is the
+server's own configuration, so it reads its few variables from the environment directly:
 
 * ``PORT`` (8000): listen on 0.0.0.0:PORT.
 * ``WEB_CONCURRENCY`` (2): worker processes.
-* ``GUNICORN_THREADS`` (16): threads per worker, i.e. concurrent requests per process.
+* ``GUNICORN_WORKER_CLASS`` (gevent): ``gevent`` or ``gthread``.
+* ``GUNICORN_WORKER_CONNECTIONS`` (1000): concurrent requests (open streams included) per gevent process.
+* ``GUNICORN_THREADS`` (16): threads per gthread process, i.e. its concurrent requests.
 * ``GUNICORN_TIMEOUT`` (60): seconds a request may take before its worker is restarted.
 * ``PROMETHEUS_MULTIPROC_DIR`` (``<tmp>/llm-service-metrics-<PORT>``): where the worker processes keep their metric
   values, so that every ``/metrics`` scrape reports the sum over all processes (prometheus_client's multiprocess
@@ -24,8 +31,9 @@ def _int(name: str, default: int) -> int:
 
 
 bind = f"0.0.0.0:{_int('PORT', 8000)}"
-worker_class = "gthread"
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "").strip() or "gevent"
 workers = _int("WEB_CONCURRENCY", 2)
+worker_connections = _int("GUNICORN_WORKER_CONNECTIONS", 1000)
 threads = _int("GUNICORN_THREADS", 16)
 timeout = _int("GUNICORN_TIMEOUT", 60)
 graceful_timeout = 30

@@ -1,9 +1,11 @@
 """The ``llm-service`` command.
 
-Contract (other tools rely on it): ``run`` writes only the result JSON to stdout and logs to stderr; exit 0 on
-success, 1 when the workflow ran and failed, 2 for usage errors or an unknown/invalid workflow. ``validate`` prints
-one line per problem and exits 0 when everything is valid, 1 otherwise. ``dry-run`` and ``diagram`` (in
-cli_authoring.py) exit 0, or 2 for an unknown/invalid workflow. None of them needs Redis.
+Contract (other tools rely on it): ``run`` writes only the result JSON to stdout and logs (and, with
+``--progress``, the steps and streamed text) to stderr; exit 0 on success, 1 when the workflow ran and failed, 2 for
+usage errors or an unknown/invalid workflow. ``validate`` prints one line per problem and exits 0 when everything is
+valid, 1 otherwise. ``dry-run`` and ``diagram`` (in cli_authoring.py) exit 0, or 2 for an unknown/invalid workflow.
+None of them needs Redis. ``watch`` follows a job through the API (``watch.py``): exit 0 completed, 1 failed,
+3 cancelled, 2 when it cannot follow (unknown job, bad secret, the API unreachable).
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from typing import Any, Sequence
 
 from .cli_authoring import add_commands as add_authoring_commands
 from .config import Config, ConfigError
+from .watch import ProgressView, RunProgress, add_watch_command
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -69,7 +72,10 @@ def _parser() -> argparse.ArgumentParser:
                           "--previous (default with --previous: the first step that did not succeed)")
     run.add_argument("--previous", metavar="RESULT.json",
                      help="an earlier `run` result (it carries step_records and their fingerprints)")
+    run.add_argument("--progress", action="store_true",
+                     help="show each step as it finishes and streamed LLM text on stderr")
     run.set_defaults(handler=_run)
+    add_watch_command(sub)
 
     check = sub.add_parser("validate", help="check workflow definitions (names or paths to .json files)")
     check.add_argument("targets", nargs="+", metavar="NAME_OR_PATH")
@@ -127,7 +133,8 @@ def _run(args: argparse.Namespace) -> int:
         _refuse_invalid(runtime.engine, workflow, config)
         completed = _resumed_steps(args, workflow, runtime.engine.prompts)
         result = runtime.engine.run(workflow, input_data, timeout=args.timeout, execution=args.execution,
-                                    completed_steps=completed, include_records=True)
+                                    completed_steps=completed, include_records=True,
+                                    progress=RunProgress(ProgressView(sys.stderr)) if args.progress else None)
     finally:
         runtime.close()
     json.dump(result, sys.stdout, indent=None if args.compact else 2, ensure_ascii=False, default=str)

@@ -289,6 +289,11 @@ class Config:
     api_version: str = setting("1.0.0", "API_VERSION", "`GET /` and the webhook User-Agent")
     max_content_length: int = setting(1024 * 1024, "MAX_CONTENT_LENGTH", "larger request bodies get 413",
                                       parse=whole(1024))
+    events_keepalive_seconds: float = setting(15.0, "EVENTS_KEEPALIVE_SECONDS", "an idle job event stream "
+                                              "(`/jobs/<id>/events`) sends a keep-alive comment this often",
+                                              parse=number(0.01))
+    events_max_streams: int = setting(1000, "EVENTS_MAX_STREAMS", "Redis connections one API process keeps for "
+                                      "open event streams (each open stream holds one)", parse=whole(1))
     cors_origins: tuple = setting(("http://localhost:3000",), "CORS_ORIGINS", "allowed browser origins, "
                                   "comma-separated", parse=comma_list())
     submit_rate_limit: int = setting(0, "SUBMIT_RATE_LIMIT", "submissions per API key per window (429 + "
@@ -371,8 +376,12 @@ def _first_set(env: Mapping[str, str], var: Var) -> str:
 EXTRA_ROWS = (
     ("`LLM_PROVIDER_<NAME>_BASE_URL` / `_API_KEY`", "—",
      "any other OpenAI-compatible provider, used with `\"provider\": \"<name>\"` (the key is a secret)"),
-    ("`PORT`, `WEB_CONCURRENCY`, `GUNICORN_THREADS`, `GUNICORN_TIMEOUT`", "`8000`, `2`, `16`, `60`",
+    ("`PORT`, `WEB_CONCURRENCY`, `GUNICORN_TIMEOUT`", "`8000`, `2`, `60`",
      "the API server (read by `gunicorn.conf.py`)"),
+    ("`GUNICORN_WORKER_CLASS` / `GUNICORN_WORKER_CONNECTIONS`", "`gevent` / `1000`",
+     "the API's worker class (a greenlet per request, so open event streams do not take a thread each) and its "
+     "concurrent requests per process; `gthread` brings back the threaded worker"),
+    ("`GUNICORN_THREADS`", "`16`", "threads per process with `GUNICORN_WORKER_CLASS=gthread`"),
 )
 
 

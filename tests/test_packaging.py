@@ -41,7 +41,7 @@ def test_dockerfile_is_slim_non_root_and_serves_the_api():
 def test_gunicorn_conf_is_picked_up_without_flags():
     namespace: dict = {}
     exec((REPO / "gunicorn.conf.py").read_text(), namespace)
-    assert namespace["worker_class"] == "gthread" and namespace["threads"] >= 8
+    assert namespace["worker_class"] == "gevent" and namespace["worker_connections"] >= 100
     assert namespace["bind"].endswith(":8000")
 
 

@@ -83,7 +83,8 @@ def _reply_body(reply: Reply) -> dict:
     if reply.schema is not None:
         return {"description": reply.description, "content": _content(reply.schema, reply.example)}
     if reply.media_type.startswith("text/"):
-        return {"description": reply.description, "content": {reply.media_type: {"schema": {"type": "string"}}}}
+        return {"description": reply.description, "content": _content({"type": "string"}, reply.example,
+                                                                       reply.media_type)}
     return {"description": reply.description, "content": _content({"type": "object"}, reply.example)}
 
 

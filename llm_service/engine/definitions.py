@@ -103,6 +103,7 @@ class LLMSettings:
     response_format: dict | None = None
     max_format_retries: int = 1
     models: tuple[str, ...] = ()       # fallbacks after ``model``, tried in order
+    stream: bool = False  # the answer arrives token by token; watchers see it as ``llm.token`` events
 
     @property
     def candidate_models(self) -> list[str]:
@@ -277,6 +278,7 @@ class LLMConfigSchema(_Base):
     max_format_retries = WholeNumber(load_default=1, validate=validate.Range(0, 5))
     models = fields.List(fields.String(validate=validate.Length(1, 200)), load_default=list,
                          validate=validate.Length(max=10))
+    stream = fields.Boolean(load_default=False)
 
     @validates_schema
     def _needs_prompt(self, data: dict, **_: Any) -> None:
@@ -303,7 +305,7 @@ class LLMConfigSchema(_Base):
             max_format_retries=data["max_format_retries"],
             # ``model`` is tried first; without it the first of ``models`` is the primary.
             model=data["model"] or (data["models"][0] if data["models"] else DEFAULT_MODEL),
-            models=tuple(data["models"]))
+            models=tuple(data["models"]), stream=data["stream"])
 
 
 class TransformConfigSchema(_Base):

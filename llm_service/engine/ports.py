@@ -134,6 +134,13 @@ class RunListener(Protocol):
     def step_finished(self, step_id: str, finished: int, total: int, entry: Mapping[str, Any]) -> None: ...
 
 
+class TokenListener(Protocol):
+    """A :class:`RunListener` that also hears streamed LLM text (steps with ``"stream": true``): ``delta`` is the
+    text that just arrived, in order. Optional: a listener without ``llm_token`` is simply not told."""
+
+    def llm_token(self, step_id: str, delta: str) -> None: ...
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Integrations: external API services and LLM chat providers. Implementations live in llm_service.integrations.
 
@@ -213,6 +220,9 @@ class ChatProvider(Protocol):
 
     def complete(self, request: ChatRequest, *, timeout: float,
                  cancel: CancelToken | None = None) -> ChatResponse: ...
+
+    # Optional: ``stream(request, *, timeout, cancel, on_delta) -> ChatResponse`` asks for a streamed answer,
+    # calls ``on_delta(text)`` as it arrives and returns exactly what ``complete`` returns for the same answer.
 
 
 class ProviderRegistry(Protocol):

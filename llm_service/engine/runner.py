@@ -396,6 +396,7 @@ class _SafeListener:
 
     def __init__(self, target: ProgressCallback | RunListener | None, job_id: str | None) -> None:
         self.job_id = job_id
+        self._token = getattr(target, "llm_token", None) if isinstance(target, RunListener) else None
         if target is None:
             self._started = self._finished = None
         elif isinstance(target, RunListener):
@@ -410,6 +411,14 @@ class _SafeListener:
     def step_finished(self, step_id: str, finished: int, total: int, entry: Mapping[str, Any]) -> None:
         if self._finished is not None:
             self._call(self._finished, step_id, finished, total, entry)
+
+    @property
+    def hears_tokens(self) -> bool:
+        return self._token is not None
+
+    def llm_token(self, step_id: str, delta: str) -> None:
+        if self._token is not None:
+            self._call(self._token, step_id, delta)
 
     def _call(self, hook: Any, step_id: str, *args: Any) -> None:
         try:

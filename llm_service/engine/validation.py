@@ -161,6 +161,10 @@ def _check_llm(report: Report, step: Step, settings: LLMSettings, prompts: Promp
     if providers is not None and settings.provider and settings.provider not in providers.names():
         report.problem(step, f"unknown LLM provider '{settings.provider}'; configured: "
                              f"{', '.join(providers.names())}")
+    elif providers is not None and settings.stream and not callable(
+            getattr(providers.get(settings.provider), "stream", None)):
+        report.warning(step, f"LLM provider '{settings.provider or providers.default}' cannot stream; "
+                             "\"stream\": true is ignored (the answer arrives whole)")
 
 
 def _check_llm_output(report: Report, step: Step, settings: LLMSettings) -> None:

@@ -19,11 +19,12 @@ import http.client
 import json as jsonlib
 import socket
 import ssl
+import queue
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from email.utils import parsedate_to_datetime
-from typing import Any, Iterator, Mapping, Optional
+from typing import Any, Callable, Iterator, Mapping, Optional
 from urllib.parse import urlsplit
 
 import requests
@@ -50,6 +51,7 @@ from .ssrf import AddressPolicy, GuardedHTTPAdapter
 _CHUNK = 64 * 1024
 _HOST_POOLS = 16  # distinct hosts whose idle connections each session keeps
 _MAX_REDIRECTS = 5
+_END = object()  # after the last line of a streamed body
 
 
 class HttpResponse:
@@ -119,6 +121,7 @@ class _Call:
         self._lock = threading.Lock()
         self._abandoned = False
         self._raw: Any = None
+        self.lines: Optional[queue.Queue] = None  # streamed calls: body lines for the caller, then _END
 
     @property
     def abandoned(self) -> bool:
@@ -287,22 +290,65 @@ class HttpClient:
         Raises UpstreamTimeout, UpstreamConnectionError, UpstreamBadResponse (body over the limit),
         BlockedAddressError (guarded session refused the peer) or WorkflowCancelled; never for an HTTP status.
         """
+        call, deadline = self._submit(_Call(), method, url, params=params, json=json, data=data, headers=headers,
+                                      timeout=timeout, cancel=cancel, guarded=guarded, service=service,
+                                      allow_redirects=allow_redirects, max_bytes=max_bytes)
+        return self._wait(call, deadline, cancel, service, timeout)
+
+    def stream_lines(self, method: str, url: str, *, on_line: Callable[[str], None], json: Any = None,
+                     headers: Optional[Mapping[str, str]] = None, timeout: float,
+                     cancel: Optional[CancelToken] = None, guarded: bool = False, service: str = "http",
+                     max_bytes: Optional[int] = None) -> HttpResponse:
+        """:meth:`request` for a streamed answer (server-sent events): a 2xx body is handed to ``on_line`` line by
+        line (decoded, without the line break) as it arrives, on the caller's thread, and the returned response's
+        body is empty; any other status is read whole, as :meth:`request` reads it.
+
+        The same guarantees as :meth:`request`: ``timeout`` bounds the whole call, the size limit counts every
+        streamed byte, and a cancellation (or an error ``on_line`` raises) stops reading and closes the
+        connection at once.
+        """
+        call = _Call()
+        call.lines = queue.Queue()
+        call, deadline = self._submit(call, method, url, params=None, json=json, data=None, headers=headers,
+                                      timeout=timeout, cancel=cancel, guarded=guarded, service=service,
+                                      allow_redirects=False, max_bytes=max_bytes)
+        lines = call.lines
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise UpstreamTimeout(f"Request timeout after {timeout:g}s", service=service)
+                try:
+                    line = lines.get(timeout=remaining if cancel is None else min(remaining, self.poll_interval))
+                except queue.Empty:
+                    line = None
+                self._check_cancel(cancel, service)
+                if line is _END:
+                    break
+                if line is not None:
+                    on_line(line)
+        except BaseException:  # the budget, a cancel, on_line's error, Ctrl-C: stop reading, close the connection
+            call.abandon()
+            raise
+        return self._wait(call, deadline, cancel, service, timeout)
+
+    def _submit(self, call: _Call, method: str, url: str, *, timeout: float, cancel: Optional[CancelToken],
+                guarded: bool, service: str, max_bytes: Optional[int], **request: Any) -> tuple[_Call, float]:
+        """Take an in-flight slot and start the call on an I/O thread; returns it with its deadline."""
         started = time.monotonic()
         deadline = started + timeout
         self._check_cancel(cancel, service)
         session, slots = self._lanes[bool(guarded)]
         self._acquire(slots, deadline, cancel, service, timeout)
-        call = _Call()
-        job = dict(session=session, method=method, url=url, params=params, json=json, data=data,
-                   headers=headers, timeout=timeout, deadline=deadline, started=started, service=service,
-                   guarded=guarded, allow_redirects=allow_redirects,
-                   limit=self.max_response_bytes if max_bytes is None else max_bytes)
+        job = dict(session=session, method=method, url=url, timeout=timeout, deadline=deadline, started=started,
+                   service=service, guarded=guarded,
+                   limit=self.max_response_bytes if max_bytes is None else max_bytes, **request)
         try:
             self._workers.submit(self._run, call, slots, job)
         except BaseException:
             slots.release()
             raise
-        return self._wait(call, deadline, cancel, service, timeout)
+        return call, deadline
 
     # -- caller side ----------------------------------------------------------------------------------------
 
@@ -353,6 +399,8 @@ class HttpClient:
         finally:
             slots.release()
             call.done.set()
+            if call.lines is not None:
+                call.lines.put(_END)
 
     def _perform(self, call: _Call, *, session: requests.Session, method: str, url: str, params: Any, json: Any,
                  data: Any, headers: Optional[Mapping[str, str]], timeout: float, deadline: float, started: float,
@@ -369,33 +417,52 @@ class HttpClient:
                                    timeout=(min(self.connect_timeout, read_timeout), read_timeout), stream=True,
                                    allow_redirects=allow_redirects, hooks={"response": [on_response]})
         try:
-            body = self._read_body(response.raw, call, deadline, limit, service, timeout)
+            if call.lines is not None and 200 <= response.status_code < 300:
+                self._read_lines(response.raw, call, deadline, limit, service, timeout)
+                body = b""
+            else:
+                body = self._read_body(response.raw, call, deadline, limit, service, timeout)
         finally:
             response.close()
         return HttpResponse(status=response.status_code, headers=response.headers, body=body,
                             elapsed_ms=int((time.monotonic() - started) * 1000), service=service)
 
+    @classmethod
+    def _read_body(cls, raw: Any, call: _Call, deadline: float, limit: int, service: str, timeout: float) -> bytes:
+        return b"".join(cls._chunks(raw, call, deadline, limit, service, timeout))
+
+    @classmethod
+    def _read_lines(cls, raw: Any, call: _Call, deadline: float, limit: int, service: str, timeout: float) -> None:
+        """Hand each complete line to the caller as soon as it has arrived."""
+        assert call.lines is not None
+        pending = b""
+        for chunk in cls._chunks(raw, call, deadline, limit, service, timeout):
+            *complete, pending = (pending + chunk).split(b"\n")
+            for line in complete:
+                call.lines.put(line.rstrip(b"\r").decode("utf-8", errors="replace"))
+        if pending:
+            call.lines.put(pending.decode("utf-8", errors="replace"))
+
     @staticmethod
-    def _read_body(raw: Any, call: _Call, deadline: float, limit: int, service: str, timeout: float) -> bytes:
-        """Read in small pieces, checking the budget and the size limit between them."""
+    def _chunks(raw: Any, call: _Call, deadline: float, limit: int, service: str, timeout: float) -> Iterator[bytes]:
+        """The body in pieces as they arrive, checking the budget and the size limit between them."""
         declared = (raw.headers.get("Content-Length") or "").strip()
         too_large = UpstreamBadResponse(f"Response body from {service} exceeds {limit} bytes", service=service,
                                         retryable=False)
         if declared.isdigit() and int(declared) > limit:
             raise too_large
         read = getattr(raw, "read1", None) or raw.read  # read1 returns what has arrived instead of blocking
-        chunks: list[bytes] = []
         size = 0
         while True:
             if call.abandoned or time.monotonic() >= deadline:
                 raise UpstreamTimeout(f"Request timeout after {timeout:g}s", service=service)
             chunk = read(_CHUNK, decode_content=True)
             if not chunk:
-                return b"".join(chunks)
+                return
             size += len(chunk)
             if size > limit:
                 raise too_large
-            chunks.append(chunk)
+            yield chunk
 
 
 def build_http_client(config: Config) -> HttpClient:

@@ -7,9 +7,10 @@ content arrived; and with ``usage_accounting`` (OpenRouter) the provider is aske
 """
 from __future__ import annotations
 
+import json
 import logging
 import time
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 from ..engine.errors import (
     UpstreamAuthError,
@@ -22,6 +23,8 @@ from ..engine.errors import (
 )
 from ..engine.ports import CancelToken, ChatRequest, ChatResponse
 from ..http.client import HttpClient, HttpResponse
+from ..redaction import scrub_values
+from ..sse import SseParser
 from .base import (
     clip,
     error_message_of,
@@ -51,10 +54,7 @@ class OpenAICompatibleProvider:
 
     def complete(self, request: ChatRequest, *, timeout: float,
                  cancel: Optional[CancelToken] = None) -> ChatResponse:
-        require_credential(self._api_key, f"{self._api_key_env} is not set: LLM provider '{self.name}' needs it",
-                           service=self.name, operation=OPERATION)
-        headers = {"Authorization": f"Bearer {self._api_key}", "Content-Type": "application/json",
-                   **self._extra_headers}
+        headers = self._headers()
         started = time.monotonic()
         try:
             response = send(self._http, "POST", self._url, json=self._body(request), headers=headers,
@@ -66,6 +66,37 @@ class OpenAICompatibleProvider:
             raise self._status_error(response)
         data = json_object(response, service=self.name, operation=OPERATION, secrets=(self._api_key,))
         return self._parse(data, request, duration_ms)
+
+    def _headers(self) -> dict[str, str]:
+        require_credential(self._api_key, f"{self._api_key_env} is not set: LLM provider '{self.name}' needs it",
+                           service=self.name, operation=OPERATION)
+        return {"Authorization": f"Bearer {self._api_key}", "Content-Type": "application/json",
+                **self._extra_headers}
+
+    def stream(self, request: ChatRequest, *, timeout: float, cancel: Optional[CancelToken] = None,
+               on_delta: Callable[[str], None]) -> ChatResponse:
+        """:meth:`complete` with the answer streamed (``stream: true``, usage in the last chunk): ``on_delta``
+        gets each piece of text as it arrives, and the response is built from the reassembled answer by the same
+        parser, so content, usage and cost equal the non-streamed call's. A failure after the first piece is not
+        retryable: a retry would show the watcher the text twice."""
+        headers = self._headers()
+        body = {**self._body(request), "stream": True, "stream_options": {"include_usage": True}}
+        answer = StreamedAnswer(on_delta, secrets=(self._api_key,), fail=self._error)
+        started = time.monotonic()
+        try:
+            response = self._http.stream_lines("POST", self._url, json=body, headers=headers, service=self.name,
+                                               timeout=timeout, cancel=cancel, on_line=answer.feed)
+        except WorkflowError as exc:
+            if isinstance(exc, UpstreamTimeout):
+                exc = self._error(UpstreamTimeout, f"Request timed out after {float(timeout)}s")
+            exc.service, exc.operation = exc.service or self.name, exc.operation or OPERATION
+            if answer.started:
+                exc.retryable = False
+            raise exc from None
+        duration_ms = int((time.monotonic() - started) * 1000)
+        if not 200 <= response.status < 300:
+            raise self._status_error(response)
+        return self._parse(answer.completion(), request, duration_ms)
 
     def _body(self, request: ChatRequest) -> dict[str, Any]:
         body: dict[str, Any] = {"model": request.model, "messages": request.messages,
@@ -128,6 +159,72 @@ class OpenAICompatibleProvider:
                retry_after: Optional[float] = None) -> WorkflowError:
         return upstream_error(cls, message, service=self.name, operation=OPERATION, response=response,
                               secrets=(self._api_key,), retry_after=retry_after)
+
+
+class StreamedAnswer:
+    """An OpenAI-compatible streamed answer, read line by line: text pieces go out as they arrive, and at the end
+    the answer reads as the completion the non-streamed call returns (id, model, the whole content, usage)."""
+
+    def __init__(self, on_delta: Callable[[str], None], *, secrets: tuple[str, ...],
+                 fail: Callable[..., WorkflowError]) -> None:
+        self._on_delta, self._secrets, self._fail = on_delta, secrets, fail
+        self._parser = SseParser()
+        self._parts: list[str] = []
+        self._head: dict[str, Any] = {}
+        self._usage: Any = None
+        self._events = 0
+        self._plain: list[str] = []  # the body, while it does not look like events (a provider that ignored stream)
+        self.started = False
+
+    def feed(self, line: str) -> None:
+        event = self._parser.feed(line)
+        if event is None:
+            if not self._events and line.strip():
+                self._plain.append(line)
+            return
+        if event.comment is not None or not event.data:
+            return
+        self._events += 1
+        if event.data.strip() == "[DONE]":
+            return
+        try:
+            chunk = json.loads(event.data)
+        except ValueError:
+            raise self._fail(UpstreamBadResponse, "Malformed JSON in the streamed response") from None
+        if not isinstance(chunk, dict):
+            return
+        if chunk.get("error") is not None:  # a provider failing mid-stream (OpenRouter sends it as a chunk)
+            error = chunk["error"]
+            message = error.get("message") if isinstance(error, dict) else str(error)
+            raise self._fail(UpstreamServerError,
+                             f"Error in the streamed response: {clip(str(message), self._secrets)}")
+        for key in ("id", "model"):
+            if isinstance(chunk.get(key), str):
+                self._head.setdefault(key, chunk[key])
+        if isinstance(chunk.get("usage"), dict):
+            self._usage = chunk["usage"]
+        for choice in chunk.get("choices") or ():
+            delta = choice.get("delta") if isinstance(choice, dict) else None
+            text = delta.get("content") if isinstance(delta, dict) else None
+            if isinstance(text, str) and text:
+                text = scrub_values(text, self._secrets)
+                self._parts.append(text)
+                self.started = True
+                self._on_delta(text)
+
+    def completion(self) -> dict:
+        if not self._events and self._plain:  # not streamed after all: the whole answer, as complete() reads it
+            try:
+                data = json.loads("\n".join(self._plain))
+            except ValueError:
+                raise self._fail(UpstreamBadResponse, "Expected a streamed response, got something else") from None
+            if not isinstance(data, dict):
+                raise self._fail(UpstreamBadResponse, "Expected a streamed response, got something else")
+            return scrub_values(data, self._secrets)
+        answer = {**self._head, "choices": [{"message": {"role": "assistant", "content": "".join(self._parts)}}]}
+        if self._usage is not None:
+            answer["usage"] = scrub_values(self._usage, self._secrets)
+        return answer
 
 
 def _count(value: Any) -> int:

@@ -80,6 +80,14 @@ local function expire_with_job(sub)
   if ttl > 0 then redis.call('PEXPIRE', sub, ttl) end
 end
 
+-- The job's event stream (GET /jobs/<id>/events): ids from XADD (strictly increasing), the same lifetime as the
+-- job, and a bounded length (token events of a long answer must not grow it without limit). ``mark`` is
+-- "<attempt>:<sequence number>" for events a worker publishes (PUBLISH_EVENTS recognises a re-sent batch by it).
+local EVENTS = KEY .. ':events'
+local function add_event(name, data, mark)
+  redis.call('XADD', EVENTS, 'MAXLEN', '~', '10000', '*', 'event', name, 'data', data, 'mark', mark)
+end
+
 local function duration_since_start()
   local started = field('started_at')
   local ms = started and iso_ms(started)
@@ -100,6 +108,8 @@ local function terminate(status, event)
     'webhook_event', cjson.encode(event), 'webhook_state', state, 'webhook_next_attempt_at', next_at)
   set_status(status)
   redis.call('DEL', KEY .. ':lease', KEY .. ':cancel')
+  add_event('job.' .. status, cjson.encode({status = status}), '')
+  expire_with_job(EVENTS)
 end
 
 -- The reply this very call already got, if it ran before (a re-sent script), else nil.
@@ -190,6 +200,32 @@ end
 return 1
 """
 
+# ARGV[7] token (JSON), ARGV[8] the sequence number (in this execution) of the first event, then per event its
+# name and data (JSON). Appends to the job's event stream only while the job runs under ``token``; events whose
+# number the stream's last mark of this execution already covers are a re-sent batch and are skipped.
+PUBLISH_EVENTS = _JOB_PRELUDE + r"""
+local job = redis.call('HMGET', KEY, 'status', 'lease_token', 'attempts')
+if job[1] ~= '"processing"' or job[2] ~= ARGV[7] then return 0 end
+local attempt = job[3] or '0'
+local last = 0
+local tail = redis.call('XREVRANGE', EVENTS, '+', '-', 'COUNT', 1)[1]
+if tail then
+  for i = 1, #tail[2], 2 do
+    if tail[2][i] == 'mark' then
+      local a, n = string.match(tail[2][i + 1], '^(%d+):(%d+)$')
+      if a == attempt then last = tonumber(n) end
+    end
+  end
+end
+local seq = tonumber(ARGV[8])
+for i = 9, #ARGV - 1, 2 do
+  if seq > last then add_event(ARGV[i], ARGV[i + 1], attempt .. ':' .. seq) end
+  seq = seq + 1
+end
+expire_with_job(EVENTS)
+return 1
+"""
+
 # ARGV[7] token (JSON), ARGV[8] terminal status, ARGV[9] webhook event, ARGV[10] result, ARGV[11] error,
 # ARGV[12] error_message, ARGV[13] total_tokens, ARGV[14] total_cost_usd (all JSON).
 FINISH = _JOB_PRELUDE + r"""
@@ -241,6 +277,8 @@ if reruns < tonumber(ARGV[7]) then
     'started_at', 'null', 'worker_id', 'null', 'lease_token', 'null', 'progress', 'null')
   set_status('queued')
   redis.call('DEL', KEY .. ':steps', KEY .. ':lease')
+  add_event('job.requeued', cjson.encode({status = 'queued', recoveries = reruns + 1}), '')
+  expire_with_job(EVENTS)
   return give_receipt('requeued')
 end
 local n = string.format('%d', reruns)
@@ -449,7 +487,7 @@ local function remove_job(P, id)
     end
   end
   redis.call('DEL', key, key .. ':steps', key .. ':usage', key .. ':webhooks', key .. ':payloads', key .. ':lease',
-    key .. ':cancel', key .. ':receipt', key .. ':records', key .. ':reuse')
+    key .. ':cancel', key .. ':receipt', key .. ':records', key .. ':reuse', key .. ':events')
   return status
 end
 """

@@ -101,6 +101,8 @@ class Claim:
 
 
 F = TypeVar("F", bound=Callable[..., Any])
+JobEvent = tuple[int, str, dict]
+"""``(sequence number in this execution, event name, data)``: what a worker publishes to a job's event stream."""
 
 
 def _translating_outages(method: F) -> F:
@@ -209,6 +211,7 @@ class JobStore:
         self._idempotent_job = redis_client.register_script(lua.IDEMPOTENT_JOB)
         self._claim = redis_client.register_script(lua.CLAIM)
         self._save_progress = redis_client.register_script(lua.SAVE_PROGRESS)
+        self._publish = redis_client.register_script(lua.PUBLISH_EVENTS)
         self._finish = redis_client.register_script(lua.FINISH)
         self._cancel = redis_client.register_script(lua.CANCEL)
         self._recover = redis_client.register_script(lua.RECOVER)
@@ -360,6 +363,11 @@ class JobStore:
         data = self._r.hgetall(self._k.job(job_id))
         return _record(data.items()) if data else None
 
+    @_translating_outages
+    def status(self, job_id: str) -> str | None:
+        """Just the status (one HGET), None when the job does not exist."""
+        return _dec(self._r.hget(self._k.job(job_id), "status"))
+
     # ---------------------------------------------------------------------------------------------- execution
 
     @_translating_outages
@@ -410,34 +418,62 @@ class JobStore:
                                    client=client)
 
     @_translating_outages
-    def save_progress_batch(self, job_id: str, token: str, items: list[tuple[dict, dict | None]],
-                            records: list[tuple[str, dict]] = ()) -> None:
-        """Several ``save_progress`` calls, and the full records of the steps they report (kept while the job is
-        processing, for a later re-run), in one round trip: the worker buffers them for fast steps."""
-        if not items and not records:
+    def save_progress_batch(self, job_id: str, token: str, items: list[tuple[dict, dict | None]], *,
+                            records: list[tuple[str, dict]] = (), events: list[JobEvent] = ()) -> None:
+        """Several ``save_progress`` calls, the full records of the steps they report (kept while the job is
+        processing, for a later re-run) and the job events that go with them (:meth:`_publish_call`), in one round
+        trip: the worker buffers them for fast steps."""
+        if not items and not records and not events:
             return
         pipe = self._r.pipeline(transaction=False)
-        self._pending_calls(job_id, token, items, records, pipe)
+        self._pending_calls(job_id, token, items, records, events, pipe)
         pipe.execute()
 
     def _pending_calls(self, job_id: str, token: str, items: list[tuple[dict, dict | None]],
-                       records: list[tuple[str, dict]], pipe: Any) -> None:
+                       records: list[tuple[str, dict]], events: list[JobEvent], pipe: Any) -> None:
         for step_id, record in records:
             keys, args = self._job_args(job_id)
             self._save_step_record(keys=keys, args=[*args, step_id, _enc(record)], client=pipe)
         for progress, entry in items:
             self._progress_call(job_id, token, progress, entry, client=pipe)
+        self._publish_call(job_id, token, list(events), client=pipe)
+
+    def _publish_call(self, job_id: str, token: str, events: list[JobEvent], client: Any) -> None:
+        """Append events to the job's stream (``GET /jobs/<id>/events``) if the job runs under ``token``.
+
+        Events are ``(sequence number, name, data)`` with consecutive numbers per execution, so a batch redis-py
+        re-sends after a lost reply is recognised and not stored twice."""
+        if not events:
+            return
+        keys, args = self._job_args(job_id)
+        pairs = [item for _, name, data in events for item in (name, _enc(data))]
+        self._publish(keys=keys, args=[*args, _enc(token), int(events[0][0]), *pairs], client=client)
+
+    @_translating_outages
+    def events(self, job_id: str, after: str = "0-0", *, count: int = 500, block_ms: int | None = None,
+               client: Any = None) -> list[tuple[str, str, dict]]:
+        """The job's events after stream id ``after``, oldest first, as ``(id, name, data)``; with ``block_ms``
+        waits up to that long for the first one (XREAD BLOCK, on ``client`` if given: a blocking read holds its
+        connection)."""
+        reply = (client or self._r).xread({self._k.sub(job_id, "events"): after}, count=count, block=block_ms)
+        if not reply:
+            return []
+        out = []
+        for event_id, fields in reply[0][1]:
+            values = {_text(k): _text(v) for k, v in fields.items()}
+            out.append((_text(event_id), values.get("event", ""), json.loads(values.get("data") or "{}")))
+        return out
 
     @_translating_outages
     def finish(self, job_id: str, token: str, *, status: str, result: dict | None, error: dict | None,
                error_message: str | None, total_tokens: int = 0, total_cost_usd: float = 0.0,
                progress_items: list[tuple[dict, dict | None]] = (), usage: list[dict] = (),
-               step_records: list[tuple[str, dict]] = ()) -> bool:
+               step_records: list[tuple[str, dict]] = (), events: list[JobEvent] = ()) -> bool:
         """End the execution holding ``token``; True iff this call made the transition.
 
-        Progress and step records not yet saved and the job's LLM usage records travel in the same round trip,
-        ahead of the transition (one pipeline of Lua calls), so a short job costs the worker two round trips: claim
-        and finish.
+        Progress, step records and events not yet saved and the job's LLM usage records travel in the same round
+        trip, ahead of the transition (one pipeline of Lua calls), so a short job costs the worker two round trips:
+        claim and finish. The transition itself appends the terminal event (``job.<status>``).
         """
         if status not in TERMINAL_STATUSES:
             raise ValueError(f"finish() needs a terminal status, got {status!r}")
@@ -445,10 +481,10 @@ class JobStore:
                   _enc(float(total_cost_usd))]
         keys, args = self._job_args(job_id)
         finish_args = [*args, _enc(token), status, WEBHOOK_EVENTS[status], *values]
-        if not progress_items and not usage and not step_records:
+        if not progress_items and not usage and not step_records and not events:
             return bool(self._finish(keys=keys, args=finish_args))
         pipe = self._r.pipeline(transaction=False)
-        self._pending_calls(job_id, token, list(progress_items), list(step_records), pipe)
+        self._pending_calls(job_id, token, list(progress_items), list(step_records), list(events), pipe)
         if usage:
             self._append_entries(job_id, "usage", "", list(usage), client=pipe)
         self._finish(keys=keys, args=finish_args, client=pipe)

@@ -48,9 +48,34 @@ def completions(request: Request) -> Reply:
     model = body.get("model") or DEFAULT_MODEL
     if not isinstance(model, str):
         return _error(400, "'model' must be a string.", "invalid_request_error")
+    completion = build_completion(body, messages, model)
     if body.get("stream"):
-        return _error(400, "The sandbox does not support streaming responses.", "invalid_request_error")
-    return Reply.json(200, build_completion(body, messages, model))
+        return Reply(200, stream_completion(completion, body).encode("utf-8"), "text/event-stream")
+    return Reply.json(200, completion)
+
+
+def stream_completion(completion: dict, body: dict) -> str:
+    """The same answer as server-sent events, the way OpenAI streams it: a chunk per word (with its trailing
+    space), a last chunk with the finish reason, usage in a chunk of its own when ``stream_options.include_usage``
+    asks for it, then ``[DONE]``. Pace it with the ``slow_drip`` fault to see it arrive."""
+    choice = completion["choices"][0]
+    head = {"id": completion["id"], "object": "chat.completion.chunk", "created": completion["created"],
+            "model": completion["model"]}
+
+    def chunk(delta: dict, finish: str | None = None, **extra: Any) -> str:
+        payload = {**head, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
+        return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
+
+    pieces = re.findall(r"\S+\s*|\s+", choice["message"]["content"])
+    events = [chunk({"role": "assistant", "content": ""})]
+    events += [chunk({"content": piece}) for piece in pieces]
+    events.append(chunk({}, choice["finish_reason"]))
+    options = body.get("stream_options")
+    if isinstance(options, dict) and options.get("include_usage"):
+        usage = {**head, "choices": [], "usage": completion["usage"]}
+        events.append(f"data: {json.dumps(usage, ensure_ascii=False)}\n\n")
+    events.append("data: [DONE]\n\n")
+    return "".join(events)
 
 
 def build_completion(body: dict, messages: list[dict], model: str) -> dict:

@@ -37,6 +37,8 @@ from ..engine.ports import CancelFlag
 from ..jobs import JobStore, StoreUnavailable
 from ..jobs.lifecycle import WEBHOOK_EVENTS, dispatch_webhook
 from ..jobs.presence import WorkerPresence
+from ..jobs.store import JobEvent
+from ..job_events import LLM_TOKEN, EventRecorder, llm_token
 from ..jobs.queue import JobQueue, QueueUnavailable
 from ..jobs.timeutil import epoch_to_iso
 from ..logs import event
@@ -99,6 +101,11 @@ class ProgressBuffer:
     thread (:meth:`flush_due`, at most ``delay`` after it happened) or goes with the finish (:meth:`drain`).
     A step that starts is recorded the same way, so a slow step shows as the one running. Each finished step's full
     record (kept for re-runs, so a crash mid-run keeps them) travels in the same writes.
+
+    It is also the job's event publisher: ``step.started`` / ``step.completed`` and ``llm.token`` events (deltas of
+    one step merged while they wait) go to the job's event stream in the same round trips as the progress they
+    belong to, so the status endpoints and the event stream tell the same story and streaming costs no extra
+    Redis writes per token.
     """
 
     def __init__(self, store: JobStore, job_id: str, token: str, *, interval: float = PROGRESS_INTERVAL,
@@ -107,9 +114,12 @@ class ProgressBuffer:
         self.interval, self.delay, self.clock = interval, delay, clock
         self.pending: list[tuple[dict, dict | None]] = []
         self.records: list[tuple[str, dict]] = []
+        self.events: list[JobEvent] = []
+        self._seq = 0
         self._progress: dict[str, Any] = {"current_step": None, "steps_completed": 0, "total_steps": None}
         self._running: dict[str, str] = {}  # step id -> title, in start order
         self._titles: dict[str, str] = {}
+        self._recorder = EventRecorder()
         self._pending_since: float | None = None
         self._flushed_at = clock()
         self._closed = False
@@ -120,6 +130,7 @@ class ProgressBuffer:
         with self._lock:
             self._running[step_id] = self._titles[step_id] = name
             self._queue(None, total)
+            self._event(*self._recorder.started(step_id, position, total, name))
 
     def step_record(self, step_id: str, record: Mapping[str, Any]) -> None:
         """The engine's record sink: reported just before the step's entry, which then carries it."""
@@ -134,9 +145,28 @@ class ProgressBuffer:
             self._progress.update(current_step=step_id, current_step_name=self._titles.get(step_id, step_id),
                                   steps_completed=finished)
             self._queue(dict(entry), total)
+            self._event(*self._recorder.finished(step_id, finished, total, entry))
             due = self.clock() - self._flushed_at >= self.interval
         if due:
             self._flush()
+
+    def llm_token(self, step_id: str, delta: str) -> None:
+        with self._lock:
+            last = self.events[-1] if self.events else None
+            if last is not None and last[1] == LLM_TOKEN and last[2]["step_id"] == step_id:
+                last[2]["delta"] += delta
+            else:
+                self._event(LLM_TOKEN, llm_token(step_id, delta))
+            if self._pending_since is None:
+                self._pending_since = self.clock()
+            due = self.clock() - self._flushed_at >= self.interval
+        if due:
+            self._flush()
+
+    def _event(self, name: str, data: dict) -> None:
+        """Queue an event for the next save (caller holds the lock)."""
+        self._seq += 1
+        self.events.append((self._seq, name, data))
 
     def _queue(self, entry: dict | None, total: int) -> None:
         """Add a snapshot of the progress (with the step entry, if any); a snapshot without an entry replaces a
@@ -162,31 +192,34 @@ class ProgressBuffer:
     def _flush(self) -> None:
         with self._flush_lock:
             with self._lock:
-                if self._closed or not (self.pending or self.records):
+                if self._closed or not (self.pending or self.records or self.events):
                     return
                 batch, self.pending = self.pending, []
                 records, self.records = self.records, []
+                events, self.events = self.events, []
                 self._pending_since = None
                 self._flushed_at = self.clock()
             try:
-                self.store.save_progress_batch(self.job_id, self.token, batch, records)
+                self.store.save_progress_batch(self.job_id, self.token, batch, records=records, events=events)
             except StoreUnavailable:
                 with self._lock:  # keep them for the next flush or the finish
                     self.pending[:0] = batch
                     self.records[:0] = records
+                    self.events[:0] = events
                     self._pending_since = self._pending_since or self.clock()
                 raise
 
-    def drain(self) -> tuple[list[tuple[dict, dict | None]], list[tuple[str, dict]]]:
-        """What is still unsaved (progress items, step records), for the finish to carry; waits for a save in
-        flight, and no save happens after this (it would arrive after the finish and be refused, losing its step
+    def drain(self) -> tuple[list[tuple[dict, dict | None]], list[tuple[str, dict]], list[JobEvent]]:
+        """What is still unsaved (progress items, step records, events), for the finish to carry; waits for a save
+        in flight, and no save happens after this (it would arrive after the finish and be refused, losing its
         entries)."""
         with self._flush_lock:
             with self._lock:
                 self._closed = True
                 batch, self.pending = self.pending, []
                 records, self.records = self.records, []
-        return batch, records
+                events, self.events = self.events, []
+        return batch, records, events
 
 
 class WorkerRuntime:
@@ -232,13 +265,14 @@ class WorkerRuntime:
             status = ("cancelled" if result["metadata"].get("cancelled")
                       else "completed" if result["success"] else "failed")
             error = result["metadata"].get("error")
-            unsaved, records = progress.drain()
+            unsaved, records, events = progress.drain()
             finished = self._store_call(lambda: self.store.finish(
                 job_id, token, status=status, result=result, error=error,
                 error_message=error["message"] if error else None,
                 total_tokens=result["metadata"].get("total_tokens", 0),
                 total_cost_usd=result["metadata"].get("total_cost_usd", 0.0),
-                progress_items=unsaved, step_records=records, usage=result["metadata"].get("llm_calls") or []))
+                progress_items=unsaved, step_records=records, usage=result["metadata"].get("llm_calls") or [],
+                events=events))
         finally:
             with self._buffers_lock:
                 self._buffers.pop(job_id, None)

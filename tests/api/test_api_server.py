@@ -21,7 +21,8 @@ from tests.support import REPO
 
 
 def load_gunicorn_conf(monkeypatch, **env: str) -> dict:
-    for name in ("PORT", "WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_TIMEOUT"):
+    for name in ("PORT", "WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_TIMEOUT", "GUNICORN_WORKER_CLASS",
+                 "GUNICORN_WORKER_CONNECTIONS"):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -31,17 +32,18 @@ def load_gunicorn_conf(monkeypatch, **env: str) -> dict:
 def test_gunicorn_defaults(monkeypatch):
     conf = load_gunicorn_conf(monkeypatch)
     assert conf["bind"] == "0.0.0.0:8000"
-    assert conf["worker_class"] == "gthread"
-    assert (conf["workers"], conf["threads"]) == (2, 16)
+    assert conf["worker_class"] == "gevent"  # open event streams must not take a thread each
+    assert (conf["workers"], conf["worker_connections"], conf["threads"]) == (2, 1000, 16)
     assert conf["timeout"] > 0 and conf["graceful_timeout"] > 0
     assert conf["errorlog"] == "-" and conf["accesslog"] == "-"
 
 
 def test_gunicorn_settings_from_the_environment(monkeypatch):
     conf = load_gunicorn_conf(monkeypatch, PORT="10000", WEB_CONCURRENCY="4", GUNICORN_THREADS="32",
-                              GUNICORN_TIMEOUT="90")
-    assert conf["bind"] == "0.0.0.0:10000"
-    assert (conf["workers"], conf["threads"], conf["timeout"]) == (4, 32, 90)
+                              GUNICORN_TIMEOUT="90", GUNICORN_WORKER_CLASS="gthread",
+                              GUNICORN_WORKER_CONNECTIONS="500")
+    assert conf["bind"] == "0.0.0.0:10000" and conf["worker_class"] == "gthread"
+    assert (conf["workers"], conf["threads"], conf["timeout"], conf["worker_connections"]) == (4, 32, 90, 500)
 
 
 def test_gunicorn_access_log_goes_to_stderr(monkeypatch):
@@ -117,8 +119,11 @@ def test_metrics_are_summed_over_two_gunicorn_processes(tmp_path, prefix):
     (metrics_dir / "counter_99999.db").write_bytes(b"stale from the last deployment")
     port = free_port()
     command = [part for part in api_command(port) if part not in ("--workers", "1")] + ["--workers", "2", "--max-requests", "15"]
+    # gthread: it recycles a worker right after its 15th request, so the count is certainly spread over processes
+    # (a gevent worker keeps accepting for up to a second after); summing does not depend on the worker class.
     env = {**os.environ, "LLM_API_SECRET": "metrics-secret-0123456789", "REDIS_URL": "redis://127.0.0.1:6379/15",
-           "REDIS_KEY_PREFIX": prefix, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), "LOG_LEVEL": "warning"}
+           "REDIS_KEY_PREFIX": prefix, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), "LOG_LEVEL": "warning",
+           "GUNICORN_WORKER_CLASS": "gthread"}
     server = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -109,3 +109,16 @@ def api_step(step_id: str, operation: str = "echo", params: dict | None = None, 
              **extra: Any) -> dict:
     return step(step_id, "external_api", {"service": service, "method": operation, "parameters": params or {},
                                           "cache_ttl": 0}, **extra)
+
+
+def is_green(mode: str) -> bool:
+    """Whether the probes' interpreter really runs on green threads (``mode`` is eventlet, gevent or threads)."""
+    if mode == "eventlet":
+        from eventlet import patcher
+
+        return bool(patcher.is_monkey_patched("thread"))
+    if mode == "gevent":
+        from gevent import monkey
+
+        return bool(monkey.is_module_patched("threading"))
+    return False

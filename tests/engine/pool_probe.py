@@ -22,7 +22,7 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fakes import FakeService, api_step, make_engine, step, write_workflow  # noqa: E402
+from fakes import FakeService, api_step, is_green, make_engine, step, write_workflow  # noqa: E402
 
 
 def main() -> None:
@@ -44,15 +44,7 @@ def main() -> None:
     fanout = engine.run("fanout", {})
     barrier.reset()
     graph = engine.run("graph", {})
-    green = False
-    if MODE == "eventlet":
-        from eventlet import patcher
-
-        green = patcher.is_monkey_patched("thread")
-    elif MODE == "gevent":
-        from gevent import monkey as gmonkey
-
-        green = gmonkey.is_module_patched("threading")
+    green = is_green(MODE)
     print(json.dumps({
         "mode": MODE, "green": green,
         "fanout_ok": fanout["success"], "fanout_output": fanout["output"],

@@ -62,6 +62,20 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
         self.server.release.wait(30)
 
+    def route_lines(self):
+        """Two lines at once, then a line every 20 ms until released (a streamed answer that keeps going)."""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        try:
+            self.wfile.write(b"one\ntwo\r\n")
+            self.wfile.flush()
+            while not self.server.release.wait(0.02):
+                self.wfile.write(b"more\n")
+                self.wfile.flush()
+        except OSError:
+            self.server.client_gone.set()
+
     def route_slow_headers(self):
         self.server.release.wait(30)
         self._json(200, {"late": True})

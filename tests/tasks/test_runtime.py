@@ -85,6 +85,32 @@ def test_a_short_job_saves_its_progress_with_the_finish_only(runtime, monkeypatc
     runtime.maintenance_tick()  # nothing has waited long enough yet
     assert runtime.run_job(job_id)["status"] == "completed"
     assert saves == [] and runtime.store.get(job_id)["progress"]["steps_completed"] == 1
+    events = runtime.store.events(job_id)
+    assert [name for _, name, _ in events] == ["step.started", "step.completed", "job.completed"]
+    assert events[1][2] == {"step_id": "a", "name": "a", "index": 1, "total": 1, "steps_completed": 1,
+                            "status": "completed", "duration_ms": events[1][2]["duration_ms"], "cached": False}
+
+
+def test_streamed_text_is_published_in_merged_batches_with_the_progress(runtime, redis_prefix):
+    from llm_service.tasks.runtime import ProgressBuffer
+
+    job_id = submit(runtime)
+    token = runtime.store.claim(job_id, worker_id="w", lease_seconds=30).token
+    now = [0.0]
+    buffer = ProgressBuffer(runtime.store, job_id, token, clock=lambda: now[0])
+    buffer.step_started("a", 1, 1, "Ask")
+    for delta in ("Hel", "lo", " world"):
+        buffer.llm_token("a", delta)
+    assert runtime.store.events(job_id) == []  # nothing saved yet: too soon after the last save
+    now[0] = 1.0
+    buffer.flush_due()
+    buffer.llm_token("a", "!")  # the last save is now 0 s old: waits for the next flush
+    saved = [(name, data) for _, name, data in runtime.store.events(job_id)]
+    assert saved == [("step.started", {"step_id": "a", "name": "Ask", "index": 1, "total": 1}),
+                     ("llm.token", {"step_id": "a", "delta": "Hello world"})]
+    assert runtime.store.get(job_id)["progress"]["active_step"] == "a"  # the same round trip as its progress
+    items, records, events = buffer.drain()
+    assert [(name, data) for _, name, data in events] == [("llm.token", {"step_id": "a", "delta": "!"})]
 
 
 def test_deleting_a_running_job_stops_it_without_a_webhook(runtime, recording_queue, gate):

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, Flask
 
 from ..auth import require_api_secret
-from . import jobs, meta, reruns, workflows
+from . import events, jobs, meta, reruns, workflows
 
 API_PREFIX = "/api/v1"
 
@@ -16,5 +16,6 @@ def register_routes(app: Flask) -> None:
     api_v1.register_blueprint(workflows.bp)
     api_v1.register_blueprint(jobs.bp)
     api_v1.register_blueprint(reruns.bp)
+    api_v1.register_blueprint(events.bp)
     app.register_blueprint(meta.bp)
     app.register_blueprint(api_v1)

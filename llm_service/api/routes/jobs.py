@@ -93,9 +93,14 @@ def progress_fields(record: dict) -> dict:
         "rerun_of": None})])
 def job_status(job_id: str) -> Response:
     canonical, record = _get_job(job_id)
+    return respond(StatusResponseSchema, status_body(canonical, record))
+
+
+def status_body(canonical: str, record: dict) -> dict:
+    """The status endpoint's answer for a job (the event stream's terminal event carries it too)."""
     status = record["status"]
     progress = (record.get("progress") or {}) if status == "processing" else {}
-    return respond(StatusResponseSchema, {
+    return {
         "job_id": canonical, "status": status, "workflow_name": record["workflow_name"],
         "created_at": record["created_at"], "started_at": record["started_at"],
         "completed_at": record["completed_at"], "duration_ms": record["duration_ms"],
@@ -103,7 +108,7 @@ def job_status(job_id: str) -> Response:
         "current_step": progress.get("current_step"), "steps_completed": progress.get("steps_completed"),
         "total_steps": progress.get("total_steps"), "webhook_url": record["webhook_url"], "error": record["error"],
         "rerun_of": record["rerun_of"],
-    })
+    }
 
 
 @bp.get("/jobs/<job_id>")

@@ -113,8 +113,7 @@ def _complete(run: StepRun, provider: ChatProvider, request: ChatRequest, models
         attempt = request.replace(model=model)
         timeout = run.deadline.timeout_for(timeout_seconds)
         try:
-            response = run.call_upstream(provider.name, OPERATION,
-                                         lambda: provider.complete(attempt, timeout=timeout, cancel=run.cancel))
+            response = run.call_upstream(provider.name, OPERATION, lambda: _send(run, provider, attempt, timeout))
             return response, model
         except Exception as exc:
             last = index == len(models) - 1
@@ -125,6 +124,18 @@ def _complete(run: StepRun, provider: ChatProvider, request: ChatRequest, models
             fallbacks.append({"model": model, "error": _said(exc)})
             run.warnings.append(f"model '{model}' failed ({_said(exc)}); falling back to '{models[index + 1]}'")
     raise AssertionError("no models")  # pragma: no cover - candidate_models is never empty
+
+
+def _send(run: StepRun, provider: ChatProvider, request: ChatRequest, timeout: float) -> ChatResponse:
+    """The provider's answer; streamed (``"stream": true``) when someone listens for tokens and the provider can
+    stream. Either way the response is the same, so output, usage and cost do not depend on streaming."""
+    stream = getattr(provider, "stream", None)
+    listener = run.run.listener if run.step.settings.stream and callable(stream) else None
+    if listener is not None and listener.hears_tokens:
+        step_id = run.step.id
+        return stream(request, timeout=timeout, cancel=run.cancel,
+                      on_delta=lambda delta: listener.llm_token(step_id, delta))
+    return provider.complete(request, timeout=timeout, cancel=run.cancel)
 
 
 def _said(exc: BaseException) -> str:
