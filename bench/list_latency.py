@@ -30,7 +30,6 @@ if str(REPO) not in sys.path:
 import redis  # noqa: E402
 
 from llm_service.jobs import JobStore  # noqa: E402
-from llm_service.jobs.store import SUMMARY_FIELDS  # noqa: E402
 from llm_service.jobs.timeutil import epoch_to_iso  # noqa: E402
 
 DAY = 86400

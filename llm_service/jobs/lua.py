@@ -291,10 +291,11 @@ return give_receipt('failed')
 
 # KEYS none. ARGV[1] prefix, ARGV[2] user id, ARGV[3] limit, ARGV[4] now ms, ARGV[5] now (JSON ISO), ARGV[6] gap ms.
 # The user's parked jobs that may run now (the first limit - running of them) and were not released within the gap
-# (``published_at``, cleared when a job is parked) are stamped ``published_at`` and returned as {job id, priority} for the caller to publish; parked entries of jobs
-# no longer queued (cancelled, deleted) are dropped.
+# (``published_at``, cleared when a job is parked) are stamped ``published_at`` and returned as {job id, priority}
+# for the caller to publish; parked entries of jobs no longer queued (cancelled, deleted) are dropped.
 RELEASE_PARKED = r"""
-local P, user, limit, NOW_MS, NOW, gap = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
+local P, user, limit = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local NOW_MS, NOW, gap = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
 """ + _ISO_MS + _FAIR + r"""
 local parked = P .. 'fair:parked:' .. user
 for _, id in ipairs(redis.call('LRANGE', parked, 0, -1)) do

@@ -1,8 +1,9 @@
 """Fault injection: make the next N matching requests misbehave in one of a few realistic ways.
 
 A fault matches by path prefix (``/places/nearbysearch`` matches ``/places/nearbysearch/json``) and optionally by
-method and, for chat completions, by the requested ``model`` (to demonstrate an LLM step's model fallbacks). ``count`` says how many matching requests get it (then the endpoint is normal again); ``-1`` means until
-the faults are cleared. The first active matching fault wins, in the order they were added.
+method and, for chat completions, by the requested ``model`` (to demonstrate an LLM step's model fallbacks).
+``count`` says how many matching requests get it (then the endpoint is normal again); ``-1`` means until the faults
+are cleared. The first active matching fault wins, in the order they were added.
 
 Faults that need the raw socket (half-sent bodies, resets) write through the small :class:`Wire` interface the
 transport implements, so this module knows nothing about ``http.server``.

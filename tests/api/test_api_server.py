@@ -112,7 +112,7 @@ def test_metrics_are_summed_over_two_gunicorn_processes(tmp_path, prefix):
     the requests arrive, so several processes (also dead ones) hold part of the count whichever one accepts."""
     import requests
 
-    from tests.integration.stack import BIN, api_command, free_port
+    from tests.integration.stack import api_command, free_port
 
     metrics_dir = tmp_path / "metrics"
     metrics_dir.mkdir()
