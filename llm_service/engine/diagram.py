@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .plan import Plan, StepPlan
+from .steps import STEP_TYPES
 
 FORMATS = ("mermaid", "dot")
 START, END = "start", "finish"
@@ -106,14 +107,15 @@ class _Flow:
     def step(self, plan: StepPlan, exits: list[tuple[str, str | None]]) -> list[tuple[str, str | None]]:
         node = self.ids[plan.step.id]
         self.join(exits, node)
-        if plan.step.type == "parallel":
+        kind = plan.step.kind
+        if kind.concurrent:
             joined: list[tuple[str, str | None]] = []
             for child in plan.children:
                 joined += self.step(child, [(node, None)])
             return joined or [(node, None)]
-        if plan.step.type == "conditional":
+        if kind.nests:
             result: list[tuple[str, str | None]] = []
-            for branch in ("then", "else"):
+            for branch in (nesting.branch for nesting in kind.nests):
                 children = [child for child in plan.children if child.branch == branch]
                 if not children:
                     result.append((node, branch))
@@ -148,13 +150,13 @@ def _top_level_needs(step_plan: StepPlan, plan: Plan) -> list[str]:
 
 
 def _group(plan: StepPlan, ids: dict[str, str]) -> Group:
-    return Group(id=f"group_{ids[plan.step.id]}", label=f"parallel: {plan.step.id}",
+    return Group(id=f"group_{ids[plan.step.id]}", label=f"{plan.step.type}: {plan.step.id}",
                  nodes=[ids[child.step.id] for child in plan.children],
                  subgroups=[g for child in plan.children for g in _nested_groups(child, ids)])
 
 
 def _nested_groups(plan: StepPlan, ids: dict[str, str]) -> list[Group]:
-    if plan.step.type == "parallel":
+    if plan.step.kind.concurrent:
         return [_group(plan, ids)]
     return [g for child in plan.children for g in _nested_groups(child, ids)]
 
@@ -175,9 +177,8 @@ def _label(plan: StepPlan) -> str:
 
 # -- Mermaid -----------------------------------------------------------------------------------------------------
 
-_MERMAID_SHAPES = {"llm": ("([", "])"), "external_api": ("[/", "/]"), "transform": ("[", "]"),
-                   "conditional": ("{", "}"), "parallel": ("[[", "]]"), "start": ("((", "))"),
-                   "finish": ("((", "))")}
+_MERMAID_SHAPES = {**{name: kind.mermaid_shape for name, kind in STEP_TYPES.items()},
+                   "start": ("((", "))"), "finish": ("((", "))")}
 
 
 def _mermaid_text(text: str) -> str:
@@ -224,8 +225,8 @@ def _nodes(graph: Graph, node_line: Callable[[str], str], group_head: Callable[[
 
 # -- Graphviz dot ------------------------------------------------------------------------------------------------
 
-_DOT_SHAPES = {"llm": "ellipse", "external_api": "parallelogram", "transform": "box", "conditional": "diamond",
-               "parallel": "box3d", "start": "circle", "finish": "doublecircle"}
+_DOT_SHAPES = {**{name: kind.dot_shape for name, kind in STEP_TYPES.items()},
+               "start": "circle", "finish": "doublecircle"}
 
 
 def _dot_text(text: str) -> str:

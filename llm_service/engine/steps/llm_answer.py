@@ -12,15 +12,17 @@ tokens and cost add up over fallbacks-that-answered and format retries alike.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..definitions import LLMSettings
 from ..errors import ExternalAPIError
 from ..ports import ChatProvider, ChatRequest, ChatResponse
 from ..pricing import choose_cost
 from ..structured_output import OutputMismatch, StructuredOutputError, feedback_message, parse_answer, schema_of
 from ..state import llm_summary
 from .base import StepOutcome, StepRun
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .llm import LLMSettings
 
 OPERATION = "chat_completions"
 UNSTRUCTURED = object()
@@ -130,7 +132,7 @@ def _send(run: StepRun, provider: ChatProvider, request: ChatRequest, timeout: f
     """The provider's answer; streamed (``"stream": true``) when someone listens for tokens and the provider can
     stream. Either way the response is the same, so output, usage and cost do not depend on streaming."""
     stream = getattr(provider, "stream", None)
-    listener = run.run.listener if run.step.settings.stream and callable(stream) else None
+    listener = run.listener if run.step.settings.stream and callable(stream) else None
     if listener is not None and listener.hears_tokens:
         step_id = run.step.id
         return stream(request, timeout=timeout, cancel=run.cancel,
