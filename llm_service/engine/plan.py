@@ -34,7 +34,6 @@ from .ports import (
     ProviderRegistry,
     SystemClock,
 )
-from .pricing import calculate_cost, estimate_tokens, get_pricing
 from .prompts import PromptLoader
 from .references import Resolver, Scope, is_namespace_path, referenced_step, split_path
 from .scheduling import reads_whole_context, step_references, waves
@@ -54,6 +53,11 @@ class StepPlan:
     rendered: dict | None = None      # resolved parameters / rendered messages (with input)
     estimate: dict | None = None      # LLM steps: tokens and cost
     problems: list[str] = field(default_factory=list)
+
+    @property
+    def attempts(self) -> int:
+        """How many times the runner may run the step: once, or 1 + retry_count under ``retry``."""
+        return 1 + self.step.retry.retry_count if self.error_mode == "retry" else 1
 
     def to_dict(self) -> dict:
         data: dict[str, Any] = {
@@ -211,7 +215,8 @@ class _CapturingProviders:
 
 class PlanBuilder:
     """Plans steps one by one; each step type's ``dry_run`` fills in its rendering and estimates through
-    ``scope`` (input values, redaction), :meth:`resolve`, :meth:`count` and :meth:`estimate_llm`."""
+    ``scope`` (input values, redaction), ``providers`` (names only), :meth:`resolve`, :meth:`count` and
+    :meth:`capture`."""
 
     def __init__(self, workflow: Workflow, scope: _DryScope, prompts: PromptLoader | None,
                  providers: ProviderRegistry | None, max_tokens_cap: int | None) -> None:
@@ -247,41 +252,14 @@ class PlanBuilder:
 
     def count(self, service: str, calls: int, most: int, plan: StepPlan) -> None:
         """The step calls ``service`` ``calls`` times, at most ``most`` times per attempt."""
-        most *= _step_attempts(plan)
+        most *= plan.attempts
         entry = self.calls.setdefault(service, {"calls": 0, "max_calls": 0})
         entry["calls"] += calls
         entry["max_calls"] += most
 
-    def estimate_llm(self, plan: StepPlan) -> None:
-        """An LLM step's calls, its rendered messages and its token and cost estimates."""
-        settings = plan.step.settings
-        try:
-            provider = self.providers.get(settings.provider).name
-        except WorkflowError:  # an unknown provider: validate reports it
-            provider = settings.provider or self.providers.default
-        candidates = settings.candidate_models
-        attempts = 1 + (settings.max_format_retries if settings.response_format else 0)
-        self.count(provider, 1, len(candidates) * attempts, plan)
-        request = self._capture(plan) if self.prompts is not None else None
-        if request is None:
-            return
-        text = "\n\n".join(str(message.get("content") or "") for message in request.messages)
-        prompt_tokens, output_tokens = estimate_tokens(text), request.max_tokens
-        if self.scope.given:
-            plan.rendered = {"messages": [{"role": m["role"], "content": self.scope.redact(str(m["content"]))}
-                                          for m in request.messages]}
-        priced = [model for model in candidates if get_pricing(model) is not None]
-        worst = _step_attempts(plan) * max(
-            (0.0, *(_attempts_cost(m, prompt_tokens, output_tokens, attempts) for m in priced)))
-        plan.estimate = {
-            "provider": provider, "model": candidates[0], "prompt_tokens": prompt_tokens,
-            "output_tokens": output_tokens, "priced": candidates[0] in priced,
-            "cost_usd": calculate_cost(candidates[0], prompt_tokens, output_tokens) if candidates[0] in priced
-            else None,
-            "max_cost_usd": round(worst, 6) if priced else None,
-            "basis": "rendered input" if self.scope.given else "templates, references unfilled"}
-
-    def _capture(self, plan: StepPlan) -> ChatRequest | None:
+    def capture(self, plan: StepPlan) -> ChatRequest | None:
+        """The chat request the step's executor would send, captured instead of sent (None: it could not be
+        built, and the plan says why). Needs the prompt loader (``self.prompts``)."""
         from .steps.base import Collaborators, EngineLimits, StepRun
 
         limits = EngineLimits(llm_max_tokens_cap=self.max_tokens_cap or EngineLimits.llm_max_tokens_cap)
@@ -299,17 +277,7 @@ class PlanBuilder:
         except Exception as exc:  # a prompt or provider problem of this step: report it, plan the rest
             plan.problems.append(f"cannot render the prompt: {exc}")
             return None
-        raise AssertionError("the LLM step returned without calling its provider")  # pragma: no cover
-
-
-def _step_attempts(plan: StepPlan) -> int:
-    """How many times the runner may run the step: once, or 1 + retry_count under ``retry``."""
-    return 1 + plan.step.retry.retry_count if plan.error_mode == "retry" else 1
-
-
-def _attempts_cost(model: str, prompt_tokens: int, output_tokens: int, attempts: int) -> float:
-    """Cost when every format retry happens: each one resends the conversation plus the previous answer."""
-    return sum(calculate_cost(model, prompt_tokens + k * output_tokens, output_tokens) for k in range(attempts))
+        raise AssertionError("the step returned without calling its provider")  # pragma: no cover
 
 
 def _totals(plan: Plan) -> dict:

@@ -13,7 +13,7 @@ from marshmallow import ValidationError, fields, post_load, validate, validates_
 
 from ..errors import LimitExceeded, PromptError, WorkflowCancelled, WorkflowError
 from ..ports import ChatRequest
-from ..pricing import get_pricing
+from ..pricing import calculate_cost, estimate_tokens, get_pricing
 from ..prompts import INCLUDE, render_prompt
 from ..references import NAMESPACES, PLACEHOLDER, find_references, namespace_of
 from ..schema_fields import LenientSchema, Number, WholeNumber, error_mode_field
@@ -25,6 +25,7 @@ from .step_type import StepType
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..definitions import Step
+    from ..plan import PlanBuilder, StepPlan
     from ..validation import CheckContext, Report
 
 DEFAULT_MODEL = "anthropic/claude-3.5-sonnet"
@@ -251,6 +252,41 @@ def _summary(settings: LLMSettings) -> str:
     return text + (" -> structured output" if settings.response_format else "")
 
 
+def _dry_run(builder: "PlanBuilder", plan: "StepPlan") -> None:
+    """The calls the step may make; with prompts, the messages this executor would send (captured, not sent) and
+    their token and cost estimates (see :mod:`..plan` for how they are counted)."""
+    settings: LLMSettings = plan.step.settings
+    try:
+        provider = builder.providers.get(settings.provider).name
+    except WorkflowError:  # an unknown provider: validate reports it
+        provider = settings.provider or builder.providers.default
+    candidates = settings.candidate_models
+    attempts = 1 + (settings.max_format_retries if settings.response_format else 0)
+    builder.count(provider, 1, len(candidates) * attempts, plan)
+    request = builder.capture(plan) if builder.prompts is not None else None
+    if request is None:
+        return
+    text = "\n\n".join(str(message.get("content") or "") for message in request.messages)
+    prompt_tokens, output_tokens = estimate_tokens(text), request.max_tokens
+    if builder.scope.given:
+        plan.rendered = {"messages": [{"role": m["role"], "content": builder.scope.redact(str(m["content"]))}
+                                      for m in request.messages]}
+    priced = [model for model in candidates if get_pricing(model) is not None]
+    worst = plan.attempts * max((0.0, *(_attempts_cost(m, prompt_tokens, output_tokens, attempts) for m in priced)))
+    plan.estimate = {
+        "provider": provider, "model": candidates[0], "prompt_tokens": prompt_tokens,
+        "output_tokens": output_tokens, "priced": candidates[0] in priced,
+        "cost_usd": calculate_cost(candidates[0], prompt_tokens, output_tokens) if candidates[0] in priced
+        else None,
+        "max_cost_usd": round(worst, 6) if priced else None,
+        "basis": "rendered input" if builder.scope.given else "templates, references unfilled"}
+
+
+def _attempts_cost(model: str, prompt_tokens: int, output_tokens: int, attempts: int) -> float:
+    """Cost when every format retry happens: each one resends the conversation plus the previous answer."""
+    return sum(calculate_cost(model, prompt_tokens + k * output_tokens, output_tokens) for k in range(attempts))
+
+
 def _entry_output(record: Mapping[str, Any]) -> Any:
     usage = record.get("usage")
     return llm_summary(record) if isinstance(usage, dict) and "total_tokens" in usage else record.get("output")
@@ -259,5 +295,5 @@ def _entry_output(record: Mapping[str, Any]) -> Any:
 STEP_TYPE = StepType(
     name="llm", order=10, schema=LLMConfigSchema, execute=run_llm, summary=_summary, references=_references,
     check=_check, output_fields=_output_fields, provides=_provides, entry_output=_entry_output,
-    dry_run=lambda builder, plan: builder.estimate_llm(plan),
+    dry_run=_dry_run,
     mermaid_shape=("([", "])"), dot_shape="ellipse")
