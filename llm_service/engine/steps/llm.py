@@ -17,10 +17,9 @@ from ..pricing import calculate_cost, estimate_tokens, get_pricing
 from ..prompts import INCLUDE, render_prompt
 from ..references import NAMESPACES, PLACEHOLDER, find_references, namespace_of
 from ..schema_fields import LenientSchema, Number, WholeNumber, error_mode_field
-from ..state import llm_summary
 from ..structured_output import schema_of
 from .base import StepOutcome, StepRun
-from .llm_answer import ask, structured_outcome
+from .llm_answer import ask, llm_summary, structured_outcome
 from .step_type import StepType
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -198,9 +197,7 @@ def _references(step: "Step") -> Iterable[tuple[str, bool]]:
 def _check(report: "Report", step: "Step", context: "CheckContext") -> None:
     settings: LLMSettings = step.settings
     prompts, providers = context.prompts, context.providers
-    for template in (settings.prompt_template, settings.system_prompt_template):
-        if not template:
-            continue
+    for template in _prompt_files(settings):
         problems = prompts.problems(template)
         for message in problems:
             report.problem(step, message)
@@ -229,6 +226,10 @@ def _check(report: "Report", step: "Step", context: "CheckContext") -> None:
         report.warning(step, "'models' lists a model more than once; each is tried once")
     if "max_format_retries" in step.config and not settings.response_format:
         report.warning(step, "max_format_retries has no effect without response_format")
+
+
+def _prompt_files(settings: LLMSettings) -> list[str]:
+    return [name for name in (settings.prompt_template, settings.system_prompt_template) if name]
 
 
 def _output_fields(settings: LLMSettings) -> set[str] | None:
@@ -294,6 +295,6 @@ def _entry_output(record: Mapping[str, Any]) -> Any:
 
 STEP_TYPE = StepType(
     name="llm", order=10, schema=LLMConfigSchema, execute=run_llm, summary=_summary, references=_references,
-    check=_check, output_fields=_output_fields, provides=_provides, entry_output=_entry_output,
+    check=_check, prompt_files=_prompt_files, output_fields=_output_fields, provides=_provides, entry_output=_entry_output,
     dry_run=_dry_run,
     mermaid_shape=("([", "])"), dot_shape="ellipse")

@@ -12,19 +12,19 @@ tokens and cost add up over fallbacks-that-answered and format retries alike.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 from ..errors import ExternalAPIError
 from ..ports import ChatProvider, ChatRequest, ChatResponse
 from ..pricing import choose_cost
 from ..structured_output import OutputMismatch, StructuredOutputError, feedback_message, parse_answer, schema_of
-from ..state import llm_summary
 from .base import StepOutcome, StepRun
 
 if TYPE_CHECKING:  # pragma: no cover
     from .llm import LLMSettings
 
 OPERATION = "chat_completions"
+LLM_SUMMARY_CHARS = 200
 UNSTRUCTURED = object()
 
 
@@ -153,3 +153,12 @@ def structured_outcome(answer: Answer, result: dict, llm_usage: dict, call: dict
                        record_extra={"llm_usage": llm_usage, "content": answer.content, "llm": result},
                        entry_extra={"tokens": answer.total_tokens, "cost_usd": answer.cost_usd},
                        llm_call=call, entry_output=summary)
+
+
+def llm_summary(result: Mapping[str, Any]) -> dict:
+    """The short form of an LLM result kept in ``steps_executed`` (as the old engine did)."""
+    content = result.get("content") or ""
+    if len(content) > LLM_SUMMARY_CHARS:
+        content = content[:LLM_SUMMARY_CHARS] + "..."
+    return {"content": content, "model": result.get("model"), "tokens": result["usage"]["total_tokens"],
+            "cost_usd": result.get("cost_usd"), "duration_ms": result.get("duration_ms")}

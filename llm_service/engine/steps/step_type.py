@@ -63,6 +63,8 @@ class StepType:
     """True when the step reads every earlier result (so a ``dependencies`` run waits for all of them)."""
     check: Callable[["Report", "Step", "CheckContext"], None] | None = None
     """Type-specific ``validate`` checks beyond references (prompt files, providers, service parameters...)."""
+    prompt_files: Callable[[Any], list[str]] = lambda settings: []
+    """The prompt files the step reads (so a re-run sees an edited prompt as a changed step)."""
     output_fields: Callable[[Any], set[str] | None] = lambda settings: None
     """The top-level fields the step's output can have, when its settings close the set (structured output)."""
     provides: Callable[[Any], list[str]] = lambda settings: []
