@@ -177,8 +177,7 @@ def _label(plan: StepPlan) -> str:
 
 # -- Mermaid -----------------------------------------------------------------------------------------------------
 
-_MERMAID_SHAPES = {**{name: kind.mermaid_shape for name, kind in STEP_TYPES.items()},
-                   "start": ("((", "))"), "finish": ("((", "))")}
+_MERMAID_ENDS = {"start": ("((", "))"), "finish": ("((", "))")}  # step nodes: their type's ``mermaid_shape``
 
 
 def _mermaid_text(text: str) -> str:
@@ -202,7 +201,8 @@ def to_mermaid(graph: Graph) -> str:
 
 
 def _mermaid_node(graph: Graph, node: str) -> str:
-    opening, closing = _MERMAID_SHAPES[graph.kinds[node]]
+    kind = graph.kinds[node]
+    opening, closing = _MERMAID_ENDS[kind] if kind in _MERMAID_ENDS else STEP_TYPES[kind].mermaid_shape
     return f'{node}{opening}"{_mermaid_text(graph.labels[node])}"{closing}'
 
 
@@ -225,8 +225,7 @@ def _nodes(graph: Graph, node_line: Callable[[str], str], group_head: Callable[[
 
 # -- Graphviz dot ------------------------------------------------------------------------------------------------
 
-_DOT_SHAPES = {**{name: kind.dot_shape for name, kind in STEP_TYPES.items()},
-               "start": "circle", "finish": "doublecircle"}
+_DOT_ENDS = {"start": "circle", "finish": "doublecircle"}  # step nodes: their type's ``dot_shape``
 
 
 def _dot_text(text: str) -> str:
@@ -252,7 +251,9 @@ def to_dot(graph: Graph) -> str:
 
 
 def _dot_node(graph: Graph, node: str) -> str:
-    attributes = [f"label={_dot_text(graph.labels[node])}", f"shape={_DOT_SHAPES[graph.kinds[node]]}"]
+    kind = graph.kinds[node]
+    shape = _DOT_ENDS[kind] if kind in _DOT_ENDS else STEP_TYPES[kind].dot_shape
+    attributes = [f"label={_dot_text(graph.labels[node])}", f"shape={shape}"]
     if graph.styles.get(node) == "continue":
         attributes.append("style=dashed")
     return f"{node} [{', '.join(attributes)}];"
