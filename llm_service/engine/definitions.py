@@ -14,6 +14,7 @@ import json
 import os
 import threading
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
@@ -86,9 +87,10 @@ class Step:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     location: str = ""                      # e.g. "steps[3]" or "steps[2].config.steps[0]"
 
-    @property
+    @cached_property
     def kind(self) -> "StepType":
-        """The descriptor of the step's type: its executor, its children, what it references..."""
+        """The descriptor of the step's type: its executor, its children, what it references... (looked up once:
+        walking the steps asks it for every step, several times a run)."""
         return step_types()[self.type]
 
     @property

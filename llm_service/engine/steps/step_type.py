@@ -80,4 +80,6 @@ class StepType:
         return [(nesting, getattr(settings, nesting.attribute)) for nesting in self.nests]
 
     def children(self, settings: Any) -> list["Step"]:
+        if not self.nests:
+            return []
         return [child for nesting in self.nests for child in getattr(settings, nesting.attribute)]
