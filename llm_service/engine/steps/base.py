@@ -2,7 +2,9 @@
 
 An executor is a plain function ``(StepRun) -> StepOutcome``. It raises typed errors; the runner applies the
 step's error mode (fail / continue / retry), records the outcome and reports progress, the same way for every step
-type, so no executor has its own idea of error handling (the old engine had five).
+type, so no executor has its own idea of error handling (the old engine had five). A step holding other steps runs
+them with :meth:`StepRun.run_children` and records the ones it will not run with :meth:`StepRun.skip`, so they get
+that same treatment.
 """
 from __future__ import annotations
 
