@@ -3,10 +3,9 @@
 
 Everything else asks the descriptor instead of switching on ``step.type``: the loader (its config schema and
 where its children sit), the runner and re-runs (its executor, what a re-used record shows, the prompt files
-it reads), scheduling (which config keys
-hold children rather than references, whether it reads the whole context), ``validate`` (the references it
-makes, its own checks, the fields its output is known to have), the plan and the diagram (summary, what it
-provides, its dry-run rendering, its shape).
+it reads), scheduling (which config keys hold children rather than references, whether it reads the whole
+context), ``validate`` (the references it makes, its own checks, the fields its output is known to have), the plan
+and the diagram (summary, what it provides, its dry-run rendering, its shape).
 """
 from __future__ import annotations
 
