@@ -4,6 +4,9 @@ The format is the old engine's, accepted exactly (step settings live inside ``st
 take ``method`` or ``operation`` and ``parameters`` or ``config``; transforms nest their parameters in
 ``config.config``). Unknown keys are ignored, as before. What is new is that every step's ``config`` is checked when
 the file is loaded, so a typo is reported with the file, the step id and the field instead of surfacing mid-run.
+
+Each step type's ``config`` schema and settings live with its executor in ``steps/<type>.py``; this module finds
+them through the registry in :mod:`.steps`.
 """
 from __future__ import annotations
 
@@ -11,27 +14,36 @@ import json
 import os
 import threading
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
-from marshmallow import (
-    EXCLUDE,
-    Schema,
-    ValidationError,
-    fields,
-    post_load,
-    validate,
-    validates_schema,
-)
+from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
 from .errors import ConfigurationError
 from .prompts import unresolvable_reason
+from .schema_fields import (
+    ERROR_MODES,
+    LenientSchema,
+    Number,
+    WholeNumber,
+    alnum_id,
+    error_mode_field,
+    load_state,
+)
 
-STEP_TYPES = ("llm", "transform", "external_api", "conditional", "parallel")
-ERROR_MODES = ("fail", "continue", "retry")
+if TYPE_CHECKING:  # pragma: no cover
+    from .steps import StepType
+
 EXECUTION_MODES = ("sequential", "dependencies")
-DEFAULT_MODEL = "anthropic/claude-3.5-sonnet"
 _ABSENT = object()
+
+
+def step_types() -> dict[str, "StepType"]:
+    """The registered step types (``steps/<type>.py``), by name, in listing order."""
+    from .steps import STEP_TYPES  # lazily: every step module imports this one
+
+    return STEP_TYPES
 
 
 class WorkflowNotFound(ConfigurationError):
@@ -75,78 +87,20 @@ class Step:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     location: str = ""                      # e.g. "steps[3]" or "steps[2].config.steps[0]"
 
+    @cached_property
+    def kind(self) -> "StepType":
+        """The descriptor of the step's type: its executor, its children, what it references... (looked up once:
+        walking the steps asks it for every step, several times a run)."""
+        return step_types()[self.type]
+
     @property
     def children(self) -> list["Step"]:
-        return list(getattr(self.settings, "children", []))
+        return self.kind.children(self.settings)
 
     @property
     def title(self) -> str:
         """What a person watching the run sees for this step: its display name, else its id."""
         return self.display_name or self.id
-
-
-@dataclass(frozen=True)
-class LLMSettings:
-    model: str
-    prompt_template: str | None
-    prompt_text: str | None
-    system_prompt: str | None
-    system_prompt_template: str | None
-    user_message: str | None
-    temperature: float
-    max_tokens: int
-    timeout: float | None
-    top_p: float | None
-    variables: dict
-    provider: str | None
-    inner_error_mode: str | None
-    response_format: dict | None = None
-    max_format_retries: int = 1
-    models: tuple[str, ...] = ()       # fallbacks after ``model``, tried in order
-    stream: bool = False  # the answer arrives token by token; watchers see it as ``llm.token`` events
-
-    @property
-    def candidate_models(self) -> list[str]:
-        """Every model the step may call, in the order they are tried."""
-        return list(dict.fromkeys([self.model, *self.models]))
-
-
-@dataclass(frozen=True)
-class TransformSettings:
-    operation: str
-    input: str | None
-    params: dict
-    inner_error_mode: str | None
-    default_value: Any = None
-
-
-@dataclass(frozen=True)
-class ExternalAPISettings:
-    service: str
-    operation: str
-    parameters: dict
-    cache_ttl: int | None
-    timeout: float | None
-    inner_error_mode: str | None
-
-
-@dataclass
-class ParallelSettings:
-    children: list[Step]
-    max_concurrency: int | None
-    inner_error_mode: str | None = None
-
-
-@dataclass
-class ConditionalSettings:
-    condition: str
-    then: list[Step]
-    otherwise: list[Step]
-    inner_error_mode: str | None = None
-
-    @property
-    def children(self) -> list[Step]:
-        return [*self.then, *self.otherwise]
 
 
 @dataclass
@@ -196,49 +150,7 @@ def walk_steps(steps: list[Step]) -> Iterator[Step]:
 # Schemas
 
 
-def _alnum_id(value: str) -> bool:
-    stripped = value.replace("-", "").replace("_", "")
-    return bool(stripped) and stripped.isalnum()
-
-
-class WholeNumber(fields.Integer):
-    """An integer; numeric strings such as "300" are coerced, fractional numbers and booleans are not."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
-        if isinstance(value, bool):
-            raise self.make_error("invalid")
-        if isinstance(value, float) and not value.is_integer():
-            raise ValidationError("Must be a whole number.")
-        if isinstance(value, str):
-            try:
-                number = float(value.strip())
-            except ValueError:
-                raise self.make_error("invalid") from None
-            if not number.is_integer():
-                raise ValidationError("Must be a whole number.")
-            value = int(number)
-        return super()._deserialize(value, attr, data, **kwargs)
-
-
-class Number(fields.Float):
-    """A number (not a boolean)."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> float:
-        if isinstance(value, bool):
-            raise self.make_error("invalid")
-        return super()._deserialize(value, attr, data, **kwargs)
-
-
-_error_mode = dict(validate=validate.OneOf(ERROR_MODES, error="Must be one of: fail, continue, retry."),
-                   load_default=None, allow_none=True)
-
-
-class _Base(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
-
-class InputSchema(_Base):
+class InputSchema(LenientSchema):
     name = fields.String(required=True, validate=validate.Length(1, 50))
     type = fields.String(load_default="string")
     description = fields.String(allow_none=True, load_default=None)
@@ -247,183 +159,33 @@ class InputSchema(_Base):
 
     @validates_schema
     def _name_chars(self, data: dict, **_: Any) -> None:
-        if "name" in data and not _alnum_id(data["name"]):
+        if "name" in data and not alnum_id(data["name"]):
             raise ValidationError(
                 f"Input name '{data['name']}' must be alphanumeric (hyphens/underscores allowed)", "name")
 
 
-class RetryConfigSchema(_Base):
+class RetryConfigSchema(LenientSchema):
     retry_count = WholeNumber(validate=validate.Range(0, 10), load_default=None, allow_none=True)
     max_retries = WholeNumber(validate=validate.Range(0, 10), load_default=None, allow_none=True)
     retry_delay = Number(validate=validate.Range(0, 300), load_default=None, allow_none=True)
     max_delay = Number(validate=validate.Range(0, 3600), load_default=None, allow_none=True)
 
 
-class LLMConfigSchema(_Base):
-    model = fields.String(load_default=None, validate=validate.Length(1, 200))
-    prompt_template = fields.String(allow_none=True, load_default=None)
-    prompt_text = fields.String(allow_none=True, load_default=None)
-    system_prompt = fields.String(allow_none=True, load_default=None)
-    system_prompt_template = fields.String(allow_none=True, load_default=None)
-    user_message = fields.String(allow_none=True, load_default=None)
-    temperature = Number(load_default=0.7, validate=validate.Range(0.0, 2.0))
-    max_tokens = WholeNumber(load_default=4000, validate=validate.Range(1, 16000))
-    timeout = Number(allow_none=True, load_default=None, validate=validate.Range(min=0.001, max=3600))
-    top_p = Number(allow_none=True, load_default=None, validate=validate.Range(0.0, 1.0))
-    variables = fields.Dict(keys=fields.String(), values=fields.Raw(allow_none=True), load_default=dict)
-    provider = fields.String(allow_none=True, load_default=None)
-    error_mode = fields.String(**_error_mode)
-    streaming = fields.Raw(load_default=None)  # accepted and ignored, as before
-    response_format = fields.Dict(allow_none=True, load_default=None)
-    max_format_retries = WholeNumber(load_default=1, validate=validate.Range(0, 5))
-    models = fields.List(fields.String(validate=validate.Length(1, 200)), load_default=list,
-                         validate=validate.Length(max=10))
-    stream = fields.Boolean(load_default=False)
-
-    @validates_schema
-    def _needs_prompt(self, data: dict, **_: Any) -> None:
-        if not data.get("prompt_template") and not data.get("prompt_text"):
-            raise ValidationError("Must provide either 'prompt_template' or 'prompt_text'", "prompt_template")
-
-    @validates_schema
-    def _response_format(self, data: dict, **_: Any) -> None:
-        from .structured_output import format_problems
-
-        if data.get("response_format") is not None:
-            problems = format_problems(data["response_format"])
-            if problems:
-                raise ValidationError(problems, "response_format")
-
-    @post_load
-    def _make(self, data: dict, **_: Any) -> LLMSettings:
-        return LLMSettings(
-            prompt_template=data["prompt_template"], prompt_text=data["prompt_text"],
-            system_prompt=data["system_prompt"], system_prompt_template=data["system_prompt_template"],
-            user_message=data["user_message"], temperature=data["temperature"], max_tokens=data["max_tokens"],
-            timeout=data["timeout"], top_p=data["top_p"], variables=data["variables"], provider=data["provider"],
-            inner_error_mode=data["error_mode"], response_format=data["response_format"],
-            max_format_retries=data["max_format_retries"],
-            # ``model`` is tried first; without it the first of ``models`` is the primary.
-            model=data["model"] or (data["models"][0] if data["models"] else DEFAULT_MODEL),
-            models=tuple(data["models"]), stream=data["stream"])
+def _known_step_type(name: str) -> None:
+    if name not in step_types():
+        raise ValidationError(f"Unknown step type. Allowed: {', '.join(step_types())}.")
 
 
-class TransformConfigSchema(_Base):
-    operation = fields.String(required=True)
-    input = fields.String(allow_none=True, load_default=None)
-    config = fields.Dict(keys=fields.String(), values=fields.Raw(allow_none=True), load_default=dict)
-    error_mode = fields.String(**_error_mode)
-    default_value = fields.Raw(allow_none=True, load_default=None)
-
-    @validates_schema
-    def _operation(self, data: dict, **_: Any) -> None:
-        from .transforms import OPERATION_NAMES, validate_params
-
-        operation = data.get("operation")
-        if operation is None:
-            return
-        if operation not in OPERATION_NAMES:
-            raise ValidationError(
-                f"Unknown transformation '{operation}'. Allowed: {', '.join(OPERATION_NAMES)}", "operation")
-        problems = validate_params(operation, data.get("config") or {})
-        if problems:
-            raise ValidationError(problems, "config")
-
-    @post_load
-    def _make(self, data: dict, **_: Any) -> TransformSettings:
-        return TransformSettings(operation=data["operation"], input=data["input"], params=data["config"],
-                                 inner_error_mode=data["error_mode"], default_value=data["default_value"])
-
-
-class ExternalAPIConfigSchema(_Base):
-    service = fields.String(required=True, error_messages={"required": "Missing required field: service"})
-    method = fields.String(allow_none=True, load_default=None)
-    operation = fields.String(allow_none=True, load_default=None)
-    parameters = fields.Dict(keys=fields.String(), values=fields.Raw(allow_none=True), allow_none=True,
-                             load_default=None)
-    config = fields.Dict(keys=fields.String(), values=fields.Raw(allow_none=True), allow_none=True,
-                         load_default=None)
-    cache_ttl = WholeNumber(allow_none=True, load_default=None, validate=validate.Range(min=0))
-    timeout = Number(allow_none=True, load_default=None, validate=validate.Range(min=0.001, max=3600))
-    error_mode = fields.String(**_error_mode)
-
-    @validates_schema
-    def _known(self, data: dict, **_: Any) -> None:
-        operation = data.get("operation") or data.get("method")
-        if not operation:
-            raise ValidationError("Missing required field: operation (or its alias 'method')", "operation")
-        known: Mapping[str, Any] | None = _load_state.services
-        service = data.get("service")
-        if known is None or service is None:
-            return
-        if service not in known:
-            raise ValidationError(
-                f"Unknown service '{service}'. Allowed: {', '.join(sorted(known)) or 'none configured'}", "service")
-        operations = known[service]
-        if operation not in operations:
-            raise ValidationError(
-                f"Unknown operation '{operation}' for service '{service}'. Allowed: {', '.join(sorted(operations))}",
-                "operation")
-
-    @post_load
-    def _make(self, data: dict, **_: Any) -> ExternalAPISettings:
-        # Aliases as the old engine read them: `operation` wins over `method`; a non-empty `config` over `parameters`.
-        return ExternalAPISettings(
-            service=data["service"], operation=data.get("operation") or data["method"],
-            parameters=dict(data.get("config") or data.get("parameters") or {}),
-            cache_ttl=data["cache_ttl"], timeout=data["timeout"], inner_error_mode=data["error_mode"])
-
-
-class ParallelConfigSchema(_Base):
-    steps = fields.List(fields.Nested(lambda: StepSchema()), required=True, validate=validate.Length(min=1))
-    max_concurrency = WholeNumber(allow_none=True, load_default=None, validate=validate.Range(min=1, max=1000))
-    error_mode = fields.String(**_error_mode)
-
-    @post_load
-    def _make(self, data: dict, **_: Any) -> ParallelSettings:
-        return ParallelSettings(children=data["steps"], max_concurrency=data["max_concurrency"],
-                                inner_error_mode=data["error_mode"])
-
-
-class ConditionalConfigSchema(_Base):
-    condition = fields.String(required=True, validate=validate.Length(1, 2000))
-    then = fields.List(fields.Nested(lambda: StepSchema()), load_default=list)
-    else_ = fields.List(fields.Nested(lambda: StepSchema()), load_default=list, data_key="else")
-    error_mode = fields.String(**_error_mode)
-
-    @validates_schema
-    def _parse_condition(self, data: dict, **_: Any) -> None:
-        from .expressions import ExpressionError, parse
-
-        if "condition" in data:
-            try:
-                parse(data["condition"])
-            except ExpressionError as exc:
-                raise ValidationError(str(exc), "condition") from None
-
-    @post_load
-    def _make(self, data: dict, **_: Any) -> ConditionalSettings:
-        return ConditionalSettings(condition=data["condition"], then=data["then"], otherwise=data["else_"],
-                                   inner_error_mode=data["error_mode"])
-
-
-CONFIG_SCHEMAS: dict[str, type[Schema]] = {
-    "llm": LLMConfigSchema, "transform": TransformConfigSchema, "external_api": ExternalAPIConfigSchema,
-    "parallel": ParallelConfigSchema, "conditional": ConditionalConfigSchema,
-}
-
-
-class StepSchema(_Base):
+class StepSchema(LenientSchema):
     id = fields.String(required=True, validate=validate.Length(1, 50))
-    type = fields.String(required=True, validate=validate.OneOf(
-        STEP_TYPES, error=f"Unknown step type. Allowed: {', '.join(STEP_TYPES)}."))
+    type = fields.String(required=True, validate=_known_step_type)
     display_name = fields.String(allow_none=True, load_default=None)
     name = fields.String(allow_none=True, load_default=None)  # alias of display_name
     description = fields.String(allow_none=True, load_default=None)
     config = fields.Dict(load_default=dict)
     outputs = fields.List(fields.String(), allow_none=True, load_default=None)
     output_var = fields.String(allow_none=True, load_default=None)
-    error_mode = fields.String(**_error_mode)
+    error_mode = error_mode_field()
     retry_config = fields.Nested(RetryConfigSchema, allow_none=True, load_default=None)
     retry_count = WholeNumber(allow_none=True, load_default=None, validate=validate.Range(0, 10))
     retry_delay = Number(allow_none=True, load_default=None, validate=validate.Range(0, 300))
@@ -432,12 +194,12 @@ class StepSchema(_Base):
     def _id_and_config(self, data: dict, **_: Any) -> None:
         """Report a bad id and a bad config together, so one run of validate shows every problem."""
         errors: dict[str, Any] = {}
-        if "id" in data and not _alnum_id(data["id"]):
+        if "id" in data and not alnum_id(data["id"]):
             errors["id"] = [f"Step ID '{data['id']}' must be alphanumeric (hyphens/underscores allowed)"]
-        schema = CONFIG_SCHEMAS.get(data.get("type", ""))
-        if schema is not None and isinstance(data.get("config"), dict):
+        kind = step_types().get(data.get("type", ""))
+        if kind is not None and isinstance(data.get("config"), dict):
             try:
-                schema().load(data["config"])
+                kind.schema().load(data["config"])
             except ValidationError as exc:
                 errors["config"] = exc.messages
         if errors:
@@ -445,7 +207,7 @@ class StepSchema(_Base):
 
     @post_load
     def _make(self, data: dict, **_: Any) -> Step:
-        settings = CONFIG_SCHEMAS[data["type"]]().load(data["config"])
+        settings = step_types()[data["type"]].schema().load(data["config"])
         retry = data.get("retry_config") or {}
         policy = RetryPolicy(
             retry_count=_first(data.get("retry_count"), retry.get("retry_count"), retry.get("max_retries"), 3),
@@ -461,7 +223,7 @@ def _first(*values: Any) -> Any:
     return next(v for v in values if v is not None)
 
 
-class WorkflowSchema(_Base):
+class WorkflowSchema(LenientSchema):
     name = fields.String(required=True, validate=validate.Length(1, 100))
     version = fields.String(load_default="1.0.0")
     description = fields.String(allow_none=True, load_default=None)
@@ -498,23 +260,12 @@ class WorkflowSchema(_Base):
 def _assign_locations(steps: list[Step], prefix: str) -> None:
     for index, step in enumerate(steps):
         step.location = f"{prefix}[{index}]"
-        settings = step.settings
-        if isinstance(settings, ParallelSettings):
-            _assign_locations(settings.children, f"{step.location}.config.steps")
-        elif isinstance(settings, ConditionalSettings):
-            _assign_locations(settings.then, f"{step.location}.config.then")
-            _assign_locations(settings.otherwise, f"{step.location}.config.else")
+        for nesting, children in step.kind.branches(step.settings):
+            _assign_locations(children, f"{step.location}.config.{nesting.key}")
 
 
 # --------------------------------------------------------------------------------------------------------------
 # Loading
-
-
-class _LoadState(threading.local):
-    services: Mapping[str, Any] | None = None
-
-
-_load_state = _LoadState()
 
 
 def parse_workflow(data: Any, *, source: str = "<workflow>",
@@ -523,14 +274,14 @@ def parse_workflow(data: Any, *, source: str = "<workflow>",
     if not isinstance(data, dict):
         raise WorkflowInvalid(f"{source}: a workflow must be a JSON object, got {type(data).__name__}",
                               [f"{source}: a workflow must be a JSON object"])
-    _load_state.services = services
+    load_state.services = services
     try:
         workflow = WorkflowSchema().load(data)
     except ValidationError as exc:
         problems = flatten_errors(exc.messages, data, source)
         raise WorkflowInvalid(f"Workflow definition invalid: {'; '.join(problems)}", problems) from None
     finally:
-        _load_state.services = None
+        load_state.services = None
     workflow.source = source
     return workflow
 
@@ -572,7 +323,7 @@ def flatten_errors(messages: Any, data: Any, source: str) -> list[str]:
 
 def safe_name(name: str) -> bool:
     """Workflow names as the API accepts them: letters/digits plus ``-``/``_``, 1-100 characters."""
-    return isinstance(name, str) and 0 < len(name) <= 100 and _alnum_id(name)
+    return isinstance(name, str) and 0 < len(name) <= 100 and alnum_id(name)
 
 
 def definition_path(root: str | os.PathLike, name: str) -> Path:

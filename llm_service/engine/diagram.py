@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .plan import Plan, StepPlan
+from .steps import STEP_TYPES
 
 FORMATS = ("mermaid", "dot")
 START, END = "start", "finish"
@@ -106,14 +107,15 @@ class _Flow:
     def step(self, plan: StepPlan, exits: list[tuple[str, str | None]]) -> list[tuple[str, str | None]]:
         node = self.ids[plan.step.id]
         self.join(exits, node)
-        if plan.step.type == "parallel":
+        kind = plan.step.kind
+        if kind.concurrent:
             joined: list[tuple[str, str | None]] = []
             for child in plan.children:
                 joined += self.step(child, [(node, None)])
             return joined or [(node, None)]
-        if plan.step.type == "conditional":
+        if kind.nests:
             result: list[tuple[str, str | None]] = []
-            for branch in ("then", "else"):
+            for branch in (nesting.branch for nesting in kind.nests):
                 children = [child for child in plan.children if child.branch == branch]
                 if not children:
                     result.append((node, branch))
@@ -148,13 +150,13 @@ def _top_level_needs(step_plan: StepPlan, plan: Plan) -> list[str]:
 
 
 def _group(plan: StepPlan, ids: dict[str, str]) -> Group:
-    return Group(id=f"group_{ids[plan.step.id]}", label=f"parallel: {plan.step.id}",
+    return Group(id=f"group_{ids[plan.step.id]}", label=f"{plan.step.type}: {plan.step.id}",
                  nodes=[ids[child.step.id] for child in plan.children],
                  subgroups=[g for child in plan.children for g in _nested_groups(child, ids)])
 
 
 def _nested_groups(plan: StepPlan, ids: dict[str, str]) -> list[Group]:
-    if plan.step.type == "parallel":
+    if plan.step.kind.concurrent:
         return [_group(plan, ids)]
     return [g for child in plan.children for g in _nested_groups(child, ids)]
 
@@ -175,9 +177,7 @@ def _label(plan: StepPlan) -> str:
 
 # -- Mermaid -----------------------------------------------------------------------------------------------------
 
-_MERMAID_SHAPES = {"llm": ("([", "])"), "external_api": ("[/", "/]"), "transform": ("[", "]"),
-                   "conditional": ("{", "}"), "parallel": ("[[", "]]"), "start": ("((", "))"),
-                   "finish": ("((", "))")}
+_MERMAID_ENDS = {"start": ("((", "))"), "finish": ("((", "))")}  # step nodes: their type's ``mermaid_shape``
 
 
 def _mermaid_text(text: str) -> str:
@@ -201,7 +201,8 @@ def to_mermaid(graph: Graph) -> str:
 
 
 def _mermaid_node(graph: Graph, node: str) -> str:
-    opening, closing = _MERMAID_SHAPES[graph.kinds[node]]
+    kind = graph.kinds[node]
+    opening, closing = _MERMAID_ENDS[kind] if kind in _MERMAID_ENDS else STEP_TYPES[kind].mermaid_shape
     return f'{node}{opening}"{_mermaid_text(graph.labels[node])}"{closing}'
 
 
@@ -224,8 +225,7 @@ def _nodes(graph: Graph, node_line: Callable[[str], str], group_head: Callable[[
 
 # -- Graphviz dot ------------------------------------------------------------------------------------------------
 
-_DOT_SHAPES = {"llm": "ellipse", "external_api": "parallelogram", "transform": "box", "conditional": "diamond",
-               "parallel": "box3d", "start": "circle", "finish": "doublecircle"}
+_DOT_ENDS = {"start": "circle", "finish": "doublecircle"}  # step nodes: their type's ``dot_shape``
 
 
 def _dot_text(text: str) -> str:
@@ -251,7 +251,9 @@ def to_dot(graph: Graph) -> str:
 
 
 def _dot_node(graph: Graph, node: str) -> str:
-    attributes = [f"label={_dot_text(graph.labels[node])}", f"shape={_DOT_SHAPES[graph.kinds[node]]}"]
+    kind = graph.kinds[node]
+    shape = _DOT_ENDS[kind] if kind in _DOT_ENDS else STEP_TYPES[kind].dot_shape
+    attributes = [f"label={_dot_text(graph.labels[node])}", f"shape={shape}"]
     if graph.styles.get(node) == "continue":
         attributes.append("style=dashed")
     return f"{node} [{', '.join(attributes)}];"

@@ -23,15 +23,7 @@ from typing import Any, Iterator, Mapping
 
 from ..redaction import is_secret_key, redact_text, sanitize, scrub_values
 from .deadline import Deadline
-from .definitions import (
-    ConditionalSettings,
-    ExternalAPISettings,
-    LLMSettings,
-    ParallelSettings,
-    Step,
-    TransformSettings,
-    Workflow,
-)
+from .definitions import Step, Workflow
 from .errors import ReferenceError_, WorkflowError
 from .ports import (
     ChatRequest,
@@ -42,11 +34,9 @@ from .ports import (
     ProviderRegistry,
     SystemClock,
 )
-from .pricing import calculate_cost, estimate_tokens, get_pricing
 from .prompts import PromptLoader
 from .references import Resolver, Scope, is_namespace_path, referenced_step, split_path
 from .scheduling import reads_whole_context, step_references, waves
-from .structured_output import schema_of
 
 
 @dataclass
@@ -63,6 +53,11 @@ class StepPlan:
     rendered: dict | None = None      # resolved parameters / rendered messages (with input)
     estimate: dict | None = None      # LLM steps: tokens and cost
     problems: list[str] = field(default_factory=list)
+
+    @property
+    def attempts(self) -> int:
+        """How many times the runner may run the step: once, or 1 + retry_count under ``retry``."""
+        return 1 + self.step.retry.retry_count if self.error_mode == "retry" else 1
 
     def to_dict(self) -> dict:
         data: dict[str, Any] = {
@@ -140,7 +135,7 @@ def build_plan(workflow: Workflow, *, prompts: PromptLoader | None = None,
     """The plan; with ``prompts`` also the rendering and LLM estimates (``input_data`` fills references)."""
     mode = execution or workflow.execution or "sequential"
     scope = _DryScope(workflow, input_data)
-    builder = _Builder(workflow, scope, prompts, providers, max_tokens_cap)
+    builder = PlanBuilder(workflow, scope, prompts, providers, max_tokens_cap)
     steps = [builder.plan(step, None) for step in workflow.steps]
     plan = Plan(workflow=workflow, execution=mode, steps=steps,
                 waves=waves(workflow.steps) if mode == "dependencies" else None,
@@ -151,43 +146,13 @@ def build_plan(workflow: Workflow, *, prompts: PromptLoader | None = None,
 
 
 def step_summary(step: Step) -> str:
-    settings = step.settings
-    if isinstance(settings, LLMSettings):
-        models = settings.candidate_models
-        text = models[0] + (f" (fallbacks: {', '.join(models[1:])})" if len(models) > 1 else "")
-        return text + (" -> structured output" if settings.response_format else "")
-    if isinstance(settings, ExternalAPISettings):
-        return f"{settings.service}.{settings.operation}"
-    if isinstance(settings, TransformSettings):
-        return settings.operation
-    if isinstance(settings, ConditionalSettings):
-        return f"if {settings.condition}"
-    if isinstance(settings, ParallelSettings):
-        return f"{len(settings.children)} steps at once" + (
-            f" (at most {settings.max_concurrency})" if settings.max_concurrency else "")
-    return step.type  # pragma: no cover - every type is listed above
+    return step.kind.summary(step.settings)
 
 
 def provides(step: Step) -> list[str]:
     """The references a later step can use to read this step's result."""
-    base = f"steps.{step.id}"
-    names = ["output", "success"]
-    settings = step.settings
-    if isinstance(settings, LLMSettings):
-        schema = schema_of(settings.response_format)
-        if schema is not None:
-            properties = schema.get("properties") if isinstance(schema.get("properties"), Mapping) else {}
-            names += [f"output.{name}" for name in properties] + ["content", "llm_usage", "llm"]
-        else:
-            names += ["content", "model", "usage", "cost_usd", "llm_usage"]
-    elif isinstance(settings, ExternalAPISettings):
-        names += ["data", "cached", "metadata"]
-    elif isinstance(settings, ParallelSettings):
-        names += [child.id for child in settings.children]
-    elif isinstance(settings, ConditionalSettings):
-        names += ["condition", "branch"]
-    names += list(step.outputs or ())
-    return [f"{base}.{name}" for name in dict.fromkeys(names)]
+    names = ["output", "success", *step.kind.provides(step.settings), *(step.outputs or ())]
+    return [f"steps.{step.id}.{name}" for name in dict.fromkeys(names)]
 
 
 class _DryScope:
@@ -248,7 +213,11 @@ class _CapturingProviders:
         return self.real.names() if self.real is not None else [self.default]
 
 
-class _Builder:
+class PlanBuilder:
+    """Plans steps one by one; each step type's ``dry_run`` fills in its rendering and estimates through
+    ``scope`` (input values, redaction), ``providers`` (names only), :meth:`resolve`, :meth:`count` and
+    :meth:`capture`."""
+
     def __init__(self, workflow: Workflow, scope: _DryScope, prompts: PromptLoader | None,
                  providers: ProviderRegistry | None, max_tokens_cap: int | None) -> None:
         self.workflow = workflow
@@ -265,43 +234,15 @@ class _Builder:
         plan = StepPlan(step=step, summary=step_summary(step), error_mode=self.workflow.error_mode_of(step),
                         references=references, needs=needs, reads_all_earlier=whole, provides=provides(step),
                         branch=branch)
-        settings = step.settings
-        if isinstance(settings, ParallelSettings):
-            plan.children = [self.plan(child, "parallel") for child in settings.children]
-        elif isinstance(settings, ConditionalSettings):
-            plan.children = [*(self.plan(child, "then") for child in settings.then),
-                             *(self.plan(child, "else") for child in settings.otherwise)]
-            if self.scope.given and not needs and not whole:
-                self._decide(plan, settings)
-        elif isinstance(settings, ExternalAPISettings):
-            self._count(settings.service, 1, 1, plan)
-            if self.scope.given:
-                plan.rendered = {"parameters": self.scope.redact(self._resolve(settings.parameters, plan))}
-        elif isinstance(settings, TransformSettings) and self.scope.given and settings.input:
-            resolved = self._resolve(settings.input, plan)
-            if resolved != settings.input:
-                plan.rendered = {"input": self.scope.redact(resolved)}
-        elif isinstance(settings, LLMSettings):
-            self._llm(plan, settings)
+        kind = step.kind
+        plan.children = [self.plan(child, nesting.branch)
+                         for nesting, children in kind.branches(step.settings) for child in children]
+        if kind.dry_run is not None:
+            kind.dry_run(self, plan)
         return plan
 
-    def _decide(self, plan: StepPlan, settings: ConditionalSettings) -> None:
-        """A condition that reads only the input can be decided before the run, as the step would decide it."""
-        from .expressions import evaluate_condition
-
-        def resolve(path: str) -> Any:
-            try:
-                return self.scope.scope.lookup(path)
-            except ReferenceError_:
-                return None
-        try:
-            taken = evaluate_condition(settings.condition, resolve)
-        except WorkflowError as exc:
-            plan.problems.append(f"the condition cannot be evaluated with this input: {exc}")
-            return
-        plan.rendered = {"condition": taken, "branch": "then" if taken else "else"}
-
-    def _resolve(self, value: Any, plan: StepPlan) -> Any:
+    def resolve(self, value: Any, plan: StepPlan) -> Any:
+        """``value`` with the references a dry run can fill filled; a problem is noted on the plan."""
         resolver = Resolver(self.scope.lookup)
         try:
             return resolver.resolve(value)
@@ -309,42 +250,17 @@ class _Builder:
             plan.problems.append(str(exc))
             return value
 
-    def _count(self, service: str, calls: int, most: int, plan: StepPlan) -> None:
-        most *= _step_attempts(plan)
+    def count(self, service: str, calls: int, most: int, plan: StepPlan) -> None:
+        """The step calls ``service`` ``calls`` times, at most ``most`` times per attempt."""
+        most *= plan.attempts
         entry = self.calls.setdefault(service, {"calls": 0, "max_calls": 0})
         entry["calls"] += calls
         entry["max_calls"] += most
 
-    def _llm(self, plan: StepPlan, settings: LLMSettings) -> None:
-        try:
-            provider = self.providers.get(settings.provider).name
-        except WorkflowError:  # an unknown provider: validate reports it
-            provider = settings.provider or self.providers.default
-        candidates = settings.candidate_models
-        attempts = 1 + (settings.max_format_retries if settings.response_format else 0)
-        self._count(provider, 1, len(candidates) * attempts, plan)
-        request = self._capture(plan) if self.prompts is not None else None
-        if request is None:
-            return
-        text = "\n\n".join(str(message.get("content") or "") for message in request.messages)
-        prompt_tokens, output_tokens = estimate_tokens(text), request.max_tokens
-        if self.scope.given:
-            plan.rendered = {"messages": [{"role": m["role"], "content": self.scope.redact(str(m["content"]))}
-                                          for m in request.messages]}
-        priced = [model for model in candidates if get_pricing(model) is not None]
-        worst = _step_attempts(plan) * max(
-            (0.0, *(_attempts_cost(m, prompt_tokens, output_tokens, attempts) for m in priced)))
-        plan.estimate = {
-            "provider": provider, "model": candidates[0], "prompt_tokens": prompt_tokens,
-            "output_tokens": output_tokens, "priced": candidates[0] in priced,
-            "cost_usd": calculate_cost(candidates[0], prompt_tokens, output_tokens) if candidates[0] in priced
-            else None,
-            "max_cost_usd": round(worst, 6) if priced else None,
-            "basis": "rendered input" if self.scope.given else "templates, references unfilled"}
-
-    def _capture(self, plan: StepPlan) -> ChatRequest | None:
+    def capture(self, plan: StepPlan) -> ChatRequest | None:
+        """The chat request the step's executor would send, captured instead of sent (None: it could not be
+        built, and the plan says why). Needs the prompt loader (``self.prompts``)."""
         from .steps.base import Collaborators, EngineLimits, StepRun
-        from .steps.llm import run_llm
 
         limits = EngineLimits(llm_max_tokens_cap=self.max_tokens_cap or EngineLimits.llm_max_tokens_cap)
         tools = Collaborators(services=None, providers=self.providers, cache=NullCache(),  # type: ignore[arg-type]
@@ -354,24 +270,14 @@ class _Builder:
                       deadline=Deadline(SystemClock(), 3600.0), cancel=NeverCancelled(), mode=plan.error_mode,
                       run=None)  # type: ignore[arg-type]
         try:
-            run_llm(run)
+            plan.step.kind.execute(run)
         except _Captured as captured:
             plan.problems.extend(run.warnings)
             return captured.request
         except Exception as exc:  # a prompt or provider problem of this step: report it, plan the rest
             plan.problems.append(f"cannot render the prompt: {exc}")
             return None
-        raise AssertionError("the LLM step returned without calling its provider")  # pragma: no cover
-
-
-def _step_attempts(plan: StepPlan) -> int:
-    """How many times the runner may run the step: once, or 1 + retry_count under ``retry``."""
-    return 1 + plan.step.retry.retry_count if plan.error_mode == "retry" else 1
-
-
-def _attempts_cost(model: str, prompt_tokens: int, output_tokens: int, attempts: int) -> float:
-    """Cost when every format retry happens: each one resends the conversation plus the previous answer."""
-    return sum(calculate_cost(model, prompt_tokens + k * output_tokens, output_tokens) for k in range(attempts))
+        raise AssertionError("the step returned without calling its provider")  # pragma: no cover
 
 
 def _totals(plan: Plan) -> dict:

@@ -189,6 +189,14 @@ def whole_placeholder(text: str) -> str | None:
     return match.group(1) if match else None
 
 
+def namespace_of(path: str) -> str:
+    """The namespace a ``${...}`` path starts with (stripped); "" when the path cannot be split."""
+    try:
+        return split_path(path)[0].strip()
+    except ValueError:
+        return ""
+
+
 def is_namespace_path(path: str) -> bool:
     head = re.split(r"[.\[]", path.strip(), maxsplit=1)[0]
     return head in NAMESPACES

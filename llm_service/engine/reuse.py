@@ -44,15 +44,10 @@ def _fingerprint(step: Step, prompts: PromptLoader | None) -> str:
     definition = {"id": step.id, "type": step.type, "config": step.config, "error_mode": step.error_mode,
                   "outputs": step.outputs, "output_var": step.output_var, "retry": asdict(step.retry)}
     if prompts is not None:
-        definition["prompt_files"] = {name: _prompt_text(prompts, name) for name in _prompt_files(step)}
+        definition["prompt_files"] = {name: _prompt_text(prompts, name)
+                                       for name in step.kind.prompt_files(step.settings)}
     canonical = json.dumps(definition, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
-
-
-def _prompt_files(step: Step) -> list[str]:
-    settings = step.settings
-    return [name for name in (getattr(settings, "prompt_template", None),
-                              getattr(settings, "system_prompt_template", None)) if name]
 
 
 def _prompt_text(prompts: PromptLoader, name: str) -> str:

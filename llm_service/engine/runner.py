@@ -50,8 +50,7 @@ from .prompts import PromptLoader
 from .references import Resolver
 from .reuse import step_fingerprints
 from .scheduling import dependencies
-from .state import RunState, llm_summary
-from .steps import EXECUTORS
+from .state import RunState
 from .steps.base import SAME_AS_RESULT, Collaborators, EngineLimits, StepRun
 
 log = logging.getLogger("llm_service.engine")
@@ -244,7 +243,7 @@ class Run:
         self.deadline.check(f"at step {position}/{total} ('{step.id}')")
         self.listener.step_started(step.id, position, total, step.title)
         mode = self.effective_mode(step)
-        executor = EXECUTORS[step.type]
+        executor = step.kind.execute
         started = time.monotonic()
         attempts = 0
         while True:
@@ -308,9 +307,7 @@ class Run:
                                  "success": bool(record.get("success")), "reused": True}
         if record.get("skipped"):
             entry["skipped"] = True
-        usage = record.get("usage")
-        entry["output"] = (llm_summary(record) if step.type == "llm" and isinstance(usage, dict)
-                           and "total_tokens" in usage else record.get("output"))
+        entry["output"] = step.kind.entry_output(record)
         self._add_entry(step, entry)
         for inner in walk_steps(step.children):
             if inner.id in self.completed and inner.id not in self.state.records:

@@ -8,24 +8,19 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from .definitions import Step, TransformSettings, walk_steps
+from .definitions import Step, walk_steps
 from .references import find_references, referenced_step
 
 
 def step_references(step: Step) -> list[str]:
     """The ``${...}`` paths a step's own configuration uses (children are separate steps)."""
-    if step.type == "parallel":
-        config = {k: v for k, v in step.config.items() if k != "steps"}
-    elif step.type == "conditional":
-        config = {k: v for k, v in step.config.items() if k not in ("then", "else")}
-    else:
-        config = step.config
+    child_keys = {nesting.key for nesting in step.kind.nests}
+    config = {k: v for k, v in step.config.items() if k not in child_keys} if child_keys else step.config
     return list(find_references(config))
 
 
 def reads_whole_context(step: Step) -> bool:
-    settings = step.settings
-    return isinstance(settings, TransformSettings) and not settings.input and settings.params.get("source") is None
+    return step.kind.reads_whole_context(step)
 
 
 def dependencies(steps: list[Step]) -> dict[str, set[str]]:

@@ -13,7 +13,6 @@ from typing import Any, Callable, Mapping
 from .definitions import Step, Workflow
 from .references import Scope
 
-LLM_SUMMARY_CHARS = 200
 
 
 class RunState:
@@ -110,12 +109,3 @@ class RunState:
     def output_of(self, step_id: str) -> Any:
         record = self.records.get(step_id)
         return None if record is None else record.get("output")
-
-
-def llm_summary(result: Mapping[str, Any]) -> dict:
-    """The short form of an LLM result kept in ``steps_executed`` (as the old engine did)."""
-    content = result.get("content") or ""
-    if len(content) > LLM_SUMMARY_CHARS:
-        content = content[:LLM_SUMMARY_CHARS] + "..."
-    return {"content": content, "model": result.get("model"), "tokens": result["usage"]["total_tokens"],
-            "cost_usd": result.get("cost_usd"), "duration_ms": result.get("duration_ms")}

@@ -2,7 +2,9 @@
 
 An executor is a plain function ``(StepRun) -> StepOutcome``. It raises typed errors; the runner applies the
 step's error mode (fail / continue / retry), records the outcome and reports progress, the same way for every step
-type, so no executor has its own idea of error handling (the old engine had five).
+type, so no executor has its own idea of error handling (the old engine had five). A step holding other steps runs
+them with :meth:`StepRun.run_children` and records the ones it will not run with :meth:`StepRun.skip`, so they get
+that same treatment.
 """
 from __future__ import annotations
 
@@ -69,6 +71,30 @@ class StepRun:
     # executor once it knows them: an operator reading a failure sees what the step sent.
     error_details: dict[str, Any] = field(default_factory=dict)
 
+    # -- what an executor may ask of the runner --------------------------------------------------------------
+
+    def run_children(self, steps: list[Step], *, width: int | None = None) -> None:
+        """Run child steps under the runner's one policy (error modes, retries, records, progress): one after
+        another, or with ``width`` up to that many at once, the first failure stopping the rest. A child that
+        fails under ``fail`` raises, and this step then fails under its own error mode."""
+        if width is None:
+            self.run.run_sequence(steps, self.cancel)
+        else:
+            self.run.run_concurrently(steps, width, self.cancel)
+
+    def skip(self, steps: list[Step]) -> None:
+        """Record steps (and the steps inside them) as skipped: listed with ``skipped: true``, read as null."""
+        self.run.record_skipped(steps)
+
+    @property
+    def job_id(self) -> str | None:
+        return self.run.job_id
+
+    @property
+    def listener(self) -> Any:
+        """The run's listener (it hears ``llm.token`` pieces of a streamed answer)."""
+        return self.run.listener
+
     def resolver(self, *, foreign: str = "error", missing: str = "error") -> Resolver:
         resolver = Resolver(self.state.lookup, foreign=foreign, missing=missing)
         resolver.warnings = self.warnings  # collect into the step's own list
@@ -88,7 +114,7 @@ class StepRun:
 
     def report_upstream(self, service: str, operation: str, started: float, *, status: int | None,
                         cached: bool = False, error_type: str | None = None) -> None:
-        self.tools.observer.upstream_call(job_id=self.run.job_id, service=service, operation=operation,
+        self.tools.observer.upstream_call(job_id=self.job_id, service=service, operation=operation,
                                           status=status, cached=cached, error_type=error_type,
                                           duration_ms=int((time.monotonic() - started) * 1000))
 

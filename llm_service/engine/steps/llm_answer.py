@@ -12,17 +12,19 @@ tokens and cost add up over fallbacks-that-answered and format retries alike.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Mapping
 
-from ..definitions import LLMSettings
 from ..errors import ExternalAPIError
 from ..ports import ChatProvider, ChatRequest, ChatResponse
 from ..pricing import choose_cost
 from ..structured_output import OutputMismatch, StructuredOutputError, feedback_message, parse_answer, schema_of
-from ..state import llm_summary
 from .base import StepOutcome, StepRun
 
+if TYPE_CHECKING:  # pragma: no cover
+    from .llm import LLMSettings
+
 OPERATION = "chat_completions"
+LLM_SUMMARY_CHARS = 200
 UNSTRUCTURED = object()
 
 
@@ -130,7 +132,7 @@ def _send(run: StepRun, provider: ChatProvider, request: ChatRequest, timeout: f
     """The provider's answer; streamed (``"stream": true``) when someone listens for tokens and the provider can
     stream. Either way the response is the same, so output, usage and cost do not depend on streaming."""
     stream = getattr(provider, "stream", None)
-    listener = run.run.listener if run.step.settings.stream and callable(stream) else None
+    listener = run.listener if run.step.settings.stream and callable(stream) else None
     if listener is not None and listener.hears_tokens:
         step_id = run.step.id
         return stream(request, timeout=timeout, cancel=run.cancel,
@@ -151,3 +153,12 @@ def structured_outcome(answer: Answer, result: dict, llm_usage: dict, call: dict
                        record_extra={"llm_usage": llm_usage, "content": answer.content, "llm": result},
                        entry_extra={"tokens": answer.total_tokens, "cost_usd": answer.cost_usd},
                        llm_call=call, entry_output=summary)
+
+
+def llm_summary(result: Mapping[str, Any]) -> dict:
+    """The short form of an LLM result kept in ``steps_executed`` (as the old engine did)."""
+    content = result.get("content") or ""
+    if len(content) > LLM_SUMMARY_CHARS:
+        content = content[:LLM_SUMMARY_CHARS] + "..."
+    return {"content": content, "model": result.get("model"), "tokens": result["usage"]["total_tokens"],
+            "cost_usd": result.get("cost_usd"), "duration_ms": result.get("duration_ms")}

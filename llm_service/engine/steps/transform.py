@@ -6,11 +6,56 @@ namespace (template variables such as ``${hospitals}``) are left for the operati
 """
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Iterable
 
-from ..definitions import TransformSettings
+from marshmallow import ValidationError, fields, post_load, validates_schema
+
+from ..references import find_references
+from ..schema_fields import LenientSchema, error_mode_field
 from ..transforms import run_transform
 from .base import StepOutcome, StepRun
+from .step_type import StepType
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..definitions import Step
+    from ..plan import PlanBuilder, StepPlan
+
+@dataclass(frozen=True)
+class TransformSettings:
+    operation: str
+    input: str | None
+    params: dict
+    inner_error_mode: str | None
+    default_value: Any = None
+
+
+class TransformConfigSchema(LenientSchema):
+    operation = fields.String(required=True)
+    input = fields.String(allow_none=True, load_default=None)
+    config = fields.Dict(keys=fields.String(), values=fields.Raw(allow_none=True), load_default=dict)
+    error_mode = error_mode_field()
+    default_value = fields.Raw(allow_none=True, load_default=None)
+
+    @validates_schema
+    def _operation(self, data: dict, **_: Any) -> None:
+        from ..transforms import OPERATION_NAMES, validate_params
+
+        operation = data.get("operation")
+        if operation is None:
+            return
+        if operation not in OPERATION_NAMES:
+            raise ValidationError(
+                f"Unknown transformation '{operation}'. Allowed: {', '.join(OPERATION_NAMES)}", "operation")
+        problems = validate_params(operation, data.get("config") or {})
+        if problems:
+            raise ValidationError(problems, "config")
+
+    @post_load
+    def _make(self, data: dict, **_: Any) -> TransformSettings:
+        return TransformSettings(operation=data["operation"], input=data["input"], params=data["config"],
+                                 inner_error_mode=data["error_mode"], default_value=data["default_value"])
+
 
 # Operations that read a literal ``source`` as a key of their input rather than as the input itself.
 _KEY_SOURCE_OPERATIONS = ("extract_fields", "markdown_to_json")
@@ -36,3 +81,36 @@ def _select_input(run: StepRun, settings: TransformSettings, params: dict) -> An
             literal_key and settings.operation in _KEY_SOURCE_OPERATIONS):
         return params.pop("source")
     return run.state.context_map()
+
+
+# -- what validate, scheduling and the plan ask of a transform step ----------------------------------------------
+
+
+def _references(step: "Step") -> Iterable[tuple[str, bool]]:
+    settings: TransformSettings = step.settings
+    if settings.input:
+        text = settings.input.strip()
+        path = text[2:-1] if text.startswith("${") and text.endswith("}") else text
+        yield path, True
+    for path in find_references(settings.params):
+        yield path, False
+
+
+def _reads_whole_context(step: "Step") -> bool:
+    """Neither ``input`` nor ``source``: the transform receives the whole context."""
+    settings: TransformSettings = step.settings
+    return not settings.input and settings.params.get("source") is None
+
+
+def _dry_run(builder: "PlanBuilder", plan: "StepPlan") -> None:
+    settings: TransformSettings = plan.step.settings
+    if builder.scope.given and settings.input:
+        resolved = builder.resolve(settings.input, plan)
+        if resolved != settings.input:
+            plan.rendered = {"input": builder.scope.redact(resolved)}
+
+
+STEP_TYPE = StepType(
+    name="transform", order=20, schema=TransformConfigSchema, execute=run_transform_step,
+    summary=lambda settings: settings.operation, references=_references, reads_whole_context=_reads_whole_context,
+    dry_run=_dry_run, mermaid_shape=("[", "]"), dot_shape="box")
