@@ -64,6 +64,8 @@ def direct_chain(definition: dict, words: list) -> None:
 class Instant:
     """In-process WeatherAPI / Places / chat stand-ins that answer immediately."""
 
+    upstream = "instant://in-process"  # who answers (part of the cache key)
+
     def __init__(self, name: str, ops: tuple[str, ...], answer: dict) -> None:
         self.name, self.answer = name, answer
         self.operations = {op: OperationSpec(op) for op in ops}
