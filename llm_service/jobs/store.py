@@ -124,8 +124,13 @@ def _text(value: Any) -> Any:
     return value.decode("utf-8") if isinstance(value, bytes) else value
 
 
+# One encoder for every value the store writes: json.dumps with these options builds a new encoder per call, a
+# measurable part of a job's finish (about a hundred values); the output is the same.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
 def _enc(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return _ENCODER.encode(value)
 
 
 def _dec(raw: Any) -> Any:
