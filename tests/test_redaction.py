@@ -1,8 +1,13 @@
 """Secret values are scrubbed as whole tokens, and values too short to be secrets are never scrubbed."""
 from __future__ import annotations
 
+import json
+
+import pytest
+
 from llm_service.config import Config
-from llm_service.redaction import MIN_SECRET_LENGTH, REDACTED, redact_text, register_secrets, scrub_values
+from llm_service.redaction import (MIN_SECRET_LENGTH, REDACTED, redact_text, register_secrets, scrub_parsed_json,
+                                   scrub_values)
 
 KEY = "sbx-redaction-test-key-7f3a"
 
@@ -38,3 +43,18 @@ def test_a_sandbox_run_does_not_read_as_a_leak():
     """The keys of the sandbox recipe are ordinary words in messages about the sandbox."""
     assert scrub_values({"summary": "Sandbox answer from the sandbox upstream"}, ["sandbox"]) == {
         "summary": "Sandbox answer from the sandbox upstream"}
+
+
+@pytest.mark.parametrize("body", [
+    '{"ok": true, "echo": "key=SECRETKEY123 used", "SECRETKEY123": [1, "x"]}'.encode(),
+    '{"echo": "\\u0053ECRETKEY123"}'.encode(),  # an escape spells the secret: only the walk finds it
+    '{"echo": "line\\nSECRETKEY123"}'.encode(),
+    '{"echo": "SECRETKEY123"}'.encode("utf-16"),
+    '\ufeff{"echo": "caf\u00e9 SECRETKEY123"}'.encode("utf-8"),
+    '{"clean": "nothing to see", "n": [1, 2.5, null]}'.encode(),
+])
+def test_scrub_parsed_json_matches_scrub_values(body):
+    data = json.loads(body)
+    assert scrub_parsed_json(json.loads(body), body, ["SECRETKEY123", "short"]) == \
+        scrub_values(data, ["SECRETKEY123", "short"])
+    assert scrub_parsed_json(json.loads(body), body, []) == data

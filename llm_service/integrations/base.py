@@ -21,7 +21,7 @@ from ..engine.errors import (
 )
 from ..engine.ports import CancelToken, OperationSpec, ServiceResult
 from ..http.client import HttpClient, HttpResponse
-from ..redaction import redact_text, scrub_values
+from ..redaction import redact_text, scrub_parsed_json
 
 SNIPPET_CHARS = 200
 
@@ -96,7 +96,7 @@ def json_object(response: HttpResponse, *, service: str, operation: str, secrets
         raise upstream_error(UpstreamBadResponse,
                              f"Expected a JSON object from {service}, got {type(data).__name__}",
                              service=service, operation=operation, response=response)
-    return scrub_values(data, secrets)
+    return scrub_parsed_json(data, response.body, secrets)
 
 
 def require_credential(api_key: str, message: str, *, service: str, operation: Optional[str] = None) -> None:

@@ -177,6 +177,22 @@ def test_guarded_session_ignores_proxy_environment(monkeypatch, server, make_cli
         client.request("GET", server.url("/ok"), timeout=5)
 
 
+@pytest.mark.parametrize("url", ["http://api.example.test/v1?key=k", "https://api.example.test:8443/",
+                                 "http://skip.example.test/", "http://127.0.0.1:9/x"])
+def test_trusted_session_merges_the_environment_as_requests_does(monkeypatch, make_client, url):
+    # The proxy settings are remembered per host (a CPU saving); what a request gets must not change.
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.example.test:3128")
+    monkeypatch.setenv("HTTPS_PROXY", "http://secure-proxy.example.test:3128")
+    monkeypatch.setenv("NO_PROXY", "skip.example.test,127.0.0.1")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/bundle.pem")
+    trusted = make_client().trusted
+    expected = requests.Session().merge_environment_settings(url, {}, None, None, None)
+    for _ in range(2):  # the first call fills the memo, the second answers from it
+        assert trusted.merge_environment_settings(url, {}, None, None, None) == expected
+    assert trusted.merge_environment_settings(url, {"no_proxy": "example.test"}, None, False, None) == \
+        requests.Session().merge_environment_settings(url, {"no_proxy": "example.test"}, None, False, None)
+
+
 def test_build_http_client_from_config():
     config = Config.from_env({"HTTP_POOL_SIZE": "7", "HTTP_CONNECT_TIMEOUT": "3", "HTTP_MAX_RESPONSE_BYTES": "4096",
                               "WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true"})
