@@ -40,14 +40,14 @@ soak: setup  ## the full multi-minute soak cases (CI runs a short version)
 
 bench: setup  ## benchmarks (figures as ratios to baselines measured in the same run)
 	scripts/ensure-redis
-	$(BIN)/python bench/engine_overhead.py
-	$(BIN)/python bench/service_throughput.py
-	$(BIN)/python bench/fanout.py
-	$(BIN)/python bench/scaling.py
-	$(BIN)/python bench/progress.py
-	$(BIN)/python bench/list_latency.py
-	$(BIN)/python bench/fairness.py
-	$(BIN)/python bench/event_streams.py
+	$(BIN)/python -m bench.engine_overhead
+	$(BIN)/python -m bench.service_throughput
+	$(BIN)/python -m bench.fanout
+	$(BIN)/python -m bench.scaling
+	$(BIN)/python -m bench.progress
+	$(BIN)/python -m bench.list_latency
+	$(BIN)/python -m bench.fairness
+	$(BIN)/python -m bench.event_streams
 
 clean:
 	rm -rf $(VENV) .dev .pytest_cache *.egg-info

@@ -6,7 +6,7 @@
 2. emergency_contacts against the sandbox upstream with 200 ms latency per call, sequential vs
    ``"execution": "dependencies"``, as ratios to its critical path (two round trips, measured in the same run).
 
-Run: ``.venv/bin/python bench/engine_overhead.py [--repeat N]`` (well under a minute).
+Run: ``.venv/bin/python -m bench.engine_overhead [--repeat N]`` (well under a minute).
 """
 from __future__ import annotations
 
@@ -18,16 +18,16 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
-from llm_service.config import Config  # noqa: E402
-from llm_service.engine import Engine  # noqa: E402
-from llm_service.engine.ports import ChatResponse, NullCache, OperationSpec, ServiceResult  # noqa: E402
-from llm_service.engine.transforms import run_transform  # noqa: E402
-from llm_service.http import build_http_client  # noqa: E402
-from llm_service.sandbox import SandboxServer  # noqa: E402
-from llm_service.services import build_engine  # noqa: E402
+from llm_service.config import Config
+from llm_service.engine import Engine
+from llm_service.engine.ports import ChatResponse, NullCache, OperationSpec, ServiceResult
+from llm_service.engine.transforms import run_transform
+from llm_service.http import build_http_client
+from llm_service.sandbox import SandboxServer
+from llm_service.services import build_engine
+
+REPO = Path(__file__).resolve().parent.parent
 
 EMERGENCY_INPUT = REPO / "workflows" / "examples" / "emergency_contacts.json"
 

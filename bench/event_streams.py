@@ -14,25 +14,22 @@ The stream readers count what they receive (``retry``, events, keep-alives every
 here), so the figures show the streams were live, not merely queued. ``--worker-class gthread`` runs the old
 threaded API worker (16 threads) for comparison: there the streams take every thread and polls wait.
 
-Run: ``.venv/bin/python bench/event_streams.py`` (about 40 s).
+Run: ``.venv/bin/python -m bench.event_streams`` (about 40 s).
 """
 from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import requests  # noqa: E402
+import requests
 
-from bench.harness import machine_summary, scratch_dir  # noqa: E402
-from llm_service.sandbox import SandboxServer  # noqa: E402
-from tests.integration.stack import API_SECRET, WEBHOOK_SECRET, Stack, located_input  # noqa: E402
+from bench.harness import machine_summary, scratch_dir
+from llm_service.sandbox import SandboxServer
+from tests.integration.stack import API_SECRET, WEBHOOK_SECRET, Stack, located_input
 
 CHAT = "/openai/v1/chat/completions"
 

@@ -8,29 +8,27 @@ run). Only the broker is simulated (an in-process FIFO queue consumed by 10 thre
 FIFO within a priority); claims, parking, releases and job records go through the real worker runtime, its Lua
 scripts and Redis (db 14, a unique prefix, removed afterwards).
 
-Run: ``.venv/bin/python bench/fairness.py`` (about 10 s).
+Run: ``.venv/bin/python -m bench.fairness`` (about 10 s).
 """
 from __future__ import annotations
 
 import queue
-import sys
 import tempfile
 import threading
 import time
 import uuid
 from pathlib import Path
 
+import redis
+
+from llm_service.config import Config
+from llm_service.http import HttpClient
+from llm_service.jobs import JobStore
+from llm_service.services import Services
+from llm_service.tasks.runtime import WorkerRuntime
+from tests.engine.fakes import FakeService, api_step, make_engine, write_workflow
+
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-import redis  # noqa: E402
-
-from llm_service.config import Config  # noqa: E402
-from llm_service.http import HttpClient  # noqa: E402
-from llm_service.jobs import JobStore  # noqa: E402
-from llm_service.services import Services  # noqa: E402
-from llm_service.tasks.runtime import WorkerRuntime  # noqa: E402
-from tests.engine.fakes import FakeService, api_step, make_engine, write_workflow  # noqa: E402
 
 REDIS_URL = "redis://127.0.0.1:6379/14"
 SLOTS, HEAVY_JOBS, LIGHT_JOBS, CALL_SECONDS, LIMIT = 10, 200, 5, 0.05, 2

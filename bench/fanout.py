@@ -16,22 +16,19 @@ at most concurrency + 10% distinct upstream TCP connections.
   ``WORKFLOW_EXECUTION``), so the sequential figures use a copy of it without that key (same prompts, symlinked).
   The worker is restarted for each mode, so the sandbox's connection count covers exactly one worker's life.
 
-Run: ``.venv/bin/python bench/fanout.py`` (about 30 s); ``--jobs 200 --concurrency 200`` for a bigger run.
+Run: ``.venv/bin/python -m bench.fanout`` (about 30 s); ``--jobs 200 --concurrency 200`` for a bigger run.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import requests
 
-import requests  # noqa: E402
-
-from bench.harness import (  # noqa: E402
+from bench.harness import (
     DEFAULT_REDIS_URL,
     REPO,
     Service,
@@ -43,8 +40,8 @@ from bench.harness import (  # noqa: E402
     start_workers,
     write_workflows,
 )
-from llm_service.sandbox import SandboxServer  # noqa: E402
-from tests.integration.stack import located_input  # noqa: E402
+from llm_service.sandbox import SandboxServer
+from tests.integration.stack import located_input
 
 WORKFLOW = "emergency_contacts"
 SEQUENTIAL = "emergency_contacts_sequential"

@@ -35,17 +35,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import redis
+from requests.adapters import HTTPAdapter
+
+from bench.noop_app import NOOP_TASK, make_noop_app
+from llm_service.config import Config
+from llm_service.tasks.celery_app import make_celery
+from tests.integration.stack import API_SECRET, Stack, worker_command
+
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-import redis  # noqa: E402
-from requests.adapters import HTTPAdapter  # noqa: E402
-
-from bench.noop_app import NOOP_TASK, make_noop_app  # noqa: E402
-from llm_service.config import Config  # noqa: E402
-from llm_service.tasks.celery_app import make_celery  # noqa: E402
-from tests.integration.stack import API_SECRET, Stack, worker_command  # noqa: E402
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/12"  # not the tests' dbs (13, 15), so MONITOR traces see only us
 POLL_SECONDS = 0.005

@@ -1,7 +1,7 @@
 """List latency with 100k expired jobs in the store: before (indexes never purged, the old list script) and after
 (the scheduled purge, the page-sized list script), as ratios to a baseline store holding only the live jobs.
 
-    .venv/bin/python bench/list_latency.py [--expired 100000] [--live 1000] [--repeats 30] [--redis-url URL]
+    .venv/bin/python -m bench.list_latency [--expired 100000] [--live 1000] [--repeats 30] [--redis-url URL]
 
 Everything runs in this process against Redis (db 12 by default, a unique key prefix, deleted at the end). Each
 figure is the median of ``--repeats`` calls of ``JobStore.list_jobs`` (one Lua call each, page of 50):
@@ -23,14 +23,12 @@ import time
 import uuid
 from pathlib import Path
 
+import redis
+
+from llm_service.jobs import JobStore
+from llm_service.jobs.timeutil import epoch_to_iso
+
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-import redis  # noqa: E402
-
-from llm_service.jobs import JobStore  # noqa: E402
-from llm_service.jobs.timeutil import epoch_to_iso  # noqa: E402
 
 DAY = 86400
 STATUSES = ("queued", "processing", "completed", "failed", "cancelled")

@@ -12,33 +12,30 @@ the runtime's own store traffic is measured). Two configurations, measured in th
 2. Cost: ``--jobs`` short jobs of 3 quick steps, run one after another. Figures: Redis commands and wall time per
    job (commands counted from ``INFO commandstats`` on db 12; other users of this Redis add noise, said below).
 
-Run: ``.venv/bin/python bench/progress.py [--hold 6] [--jobs 200]`` (about 2 x hold + a few seconds).
+Run: ``.venv/bin/python -m bench.progress [--hold 6] [--jobs 200]`` (about 2 x hold + a few seconds).
 """
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import threading
 import time
 import uuid
 from pathlib import Path
 
+import redis
+
+from bench.harness import machine_summary, redis_commands
+from llm_service.config import Config
+from llm_service.http import HttpClient
+from llm_service.jobs import JobStore
+from llm_service.services import Services
+from llm_service.tasks.runtime import PROGRESS_DELAY, WorkerRuntime
+from tests.conftest import RecordingQueue
+from tests.engine.fakes import FakeService, api_step, make_engine, write_workflow
+
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-import redis  # noqa: E402
-
-from bench.harness import machine_summary, redis_commands  # noqa: E402
-from llm_service.config import Config  # noqa: E402
-from llm_service.http import HttpClient  # noqa: E402
-from llm_service.jobs import JobStore  # noqa: E402
-from llm_service.services import Services  # noqa: E402
-from llm_service.tasks.runtime import PROGRESS_DELAY, WorkerRuntime  # noqa: E402
-from tests.conftest import RecordingQueue  # noqa: E402
-from tests.engine.fakes import FakeService, api_step, make_engine, write_workflow  # noqa: E402
 
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")  # a private server counts exactly
 

@@ -20,7 +20,7 @@ with a green pool (eventlet, gevent) on the Redis transport, once every slot is 
 when its consumer's 2-second poll times out (Celery's ``synloop`` calls ``drain_events(timeout=2.0)``, and kombu
 does not poll the queue while the prefetch window is full), on both sides alike; ``--pool threads`` does not.
 
-Run: ``.venv/bin/python bench/scaling.py`` (quick, about 100 s: one burst per side per cell);
+Run: ``.venv/bin/python -m bench.scaling`` (quick, about 100 s: one burst per side per cell);
 ``--full`` for three alternating bursts per side and 1000-job trivial bursts (about 5 minutes);
 ``--pool threads --concurrency 10 --processes 1 --workloads upstream --waves 4`` for the refill effect.
 """
@@ -29,13 +29,10 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import (  # noqa: E402
+from bench.harness import (
     DEFAULT_REDIS_URL,
     ONE_STEP,
     ONE_STEP_DEFINITION,
@@ -53,7 +50,7 @@ from bench.harness import (  # noqa: E402
     warm_up,
     write_workflows,
 )
-from llm_service.sandbox import SandboxServer  # noqa: E402
+from llm_service.sandbox import SandboxServer
 
 HELLO = "hello"
 REFILL_SECONDS = 2.2  # a green-pool worker with a full prefetch window polls again within 2 s

@@ -13,19 +13,16 @@ in Redis; rounds alternate baseline and ours, and the ratio ours/raw is taken pe
 process (from /proc) and Redis commands per job say where the time goes; a short MONITOR trace then shows which
 process sends which Redis commands (``--trace-jobs 0`` skips it). Issue target: ratio >= 0.5.
 
-Run: ``.venv/bin/python bench/service_throughput.py`` (about 30 s); ``--jobs 3000 --rounds 5`` for a longer run;
+Run: ``.venv/bin/python -m bench.service_throughput`` (about 30 s); ``--jobs 3000 --rounds 5`` for a longer run;
 ``--env LOG_LEVEL=warning`` (repeatable) passes settings to the service's processes for experiments.
 """
 from __future__ import annotations
 
 import argparse
 import statistics
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import (  # noqa: E402
+from bench.harness import (
     DEFAULT_REDIS_URL,
     ONE_STEP,
     ONE_STEP_DEFINITION,
@@ -45,7 +42,7 @@ from bench.harness import (  # noqa: E402
     warm_up,
     write_workflows,
 )
-from llm_service.sandbox import SandboxServer  # noqa: E402
+from llm_service.sandbox import SandboxServer
 
 TARGET_RATIO = 0.5
 ROLES = ("bench", "api", "worker", "redis")

@@ -16,7 +16,7 @@ runs (``--green``). Figures, all from the same run:
 * with ``--profile FILE``, a cProfile (thread CPU clock) of the caller thread and one of the I/O threads
   (``FILE.caller`` and ``FILE.io``, for ``python -m pstats``).
 
-Run: ``.venv/bin/python bench/worker_cpu.py [--jobs 200] [--green] [--profile /tmp/worker]`` (about 10 s).
+Run: ``.venv/bin/python -m bench.worker_cpu [--jobs 200] [--green] [--profile /tmp/worker]`` (about 10 s).
 """
 from __future__ import annotations
 
@@ -28,38 +28,36 @@ if "--green" in sys.argv:  # before anything imports socket or threading, as the
 
     eventlet.monkey_patch()
 
-import collections  # noqa: E402
-import cProfile  # noqa: E402
-import functools  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-import uuid  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any, Callable  # noqa: E402
+import collections
+import cProfile
+import functools
+import json
+import os
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Callable
+
+import redis
+
+from bench.harness import DEFAULT_REDIS_URL, machine_summary, write_workflows
+from llm_service import services as wiring
+from llm_service.cache.redis_cache import RedisCache
+from llm_service.config import Config
+from llm_service.engine.runner import Engine
+from llm_service.http.client import HttpClient
+from llm_service.integrations import base as integration_base
+from llm_service.jobs.store import JobStore
+from llm_service.logs import configure_logging
+from llm_service.sandbox.keys import DEMO_KEYS
+from llm_service.tasks import runtime as worker_runtime
+from tests.conftest import RecordingQueue
+from tests.integration.stack import located_input
 
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-import redis  # noqa: E402
-
-from bench.harness import DEFAULT_REDIS_URL, machine_summary, write_workflows  # noqa: E402
-from llm_service import services as wiring  # noqa: E402
-from llm_service.cache.redis_cache import RedisCache  # noqa: E402
-from llm_service.config import Config  # noqa: E402
-from llm_service.engine.runner import Engine  # noqa: E402
-from llm_service.http.client import HttpClient  # noqa: E402
-from llm_service.integrations import base as integration_base  # noqa: E402
-from llm_service.jobs.store import JobStore  # noqa: E402
-from llm_service.logs import configure_logging  # noqa: E402
-from llm_service.sandbox.keys import DEMO_KEYS  # noqa: E402
-from llm_service.tasks import runtime as worker_runtime  # noqa: E402
-from tests.conftest import RecordingQueue  # noqa: E402
-from tests.integration.stack import located_input  # noqa: E402
 
 WORKFLOW = "emergency_contacts"
 
