@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-
+from bench.harness import median_seconds
 from llm_service.config import Config
 from llm_service.engine import Engine
-from llm_service.engine.ports import ChatResponse, NullCache, OperationSpec, ServiceResult
+from llm_service.engine.ports import (
+    ChatResponse,
+    NullCache,
+    OperationSpec,
+    ServiceResult,
+)
 from llm_service.engine.transforms import run_transform
 from llm_service.http import build_http_client
 from llm_service.sandbox import SandboxServer
@@ -96,17 +99,6 @@ class Registry:
         return list(self.items)
 
 
-def timed(fn, repeat: int) -> float:
-    """Median seconds of `repeat` runs (after one warm-up)."""
-    fn()
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
-
-
 def bench_transform_chain(repeat: int) -> None:
     root = Path(tempfile.mkdtemp())
     (root / "definitions").mkdir()
@@ -117,8 +109,8 @@ def bench_transform_chain(repeat: int) -> None:
     words = ["delta", "alpha", "charlie", "bravo", "alpha", "echo"] * 5
     result = engine.run("chain", {"words": words})
     assert result["success"], result["metadata"].get("error")
-    engine_s = timed(lambda: engine.run("chain", {"words": words}), repeat)
-    direct_s = timed(lambda: direct_chain(definition, words), repeat)
+    engine_s = median_seconds(lambda: engine.run("chain", {"words": words}), repeat)
+    direct_s = median_seconds(lambda: direct_chain(definition, words), repeat)
     per_step_ms = engine_s / 50 * 1000
     overhead_ms = (engine_s - direct_s) / 50 * 1000
     print(f"[1a] 50-step transform workflow: {engine_s * 1000:.2f} ms per run, {per_step_ms:.3f} ms per step; "
@@ -146,9 +138,9 @@ def bench_emergency_instant_upstreams(repeat: int, workflows: Path, input_data: 
     steps = workflow.total_steps()
     result = engine.run(workflow, input_data)
     assert result["success"], result["metadata"].get("error")
-    engine_s = timed(lambda: engine.run(workflow, input_data), repeat)
+    engine_s = median_seconds(lambda: engine.run(workflow, input_data), repeat)
     md = emergency_markdown()
-    direct_s = timed(lambda: run_transform("markdown_to_json", md, {"schema": "emergency_contacts"}), repeat)
+    direct_s = median_seconds(lambda: run_transform("markdown_to_json", md, {"schema": "emergency_contacts"}), repeat)
     print(f"[1b] emergency_contacts ({steps} steps), instant in-process upstreams: {engine_s * 1000:.2f} ms per "
           f"run, {engine_s / steps * 1000:.3f} ms per step (includes its markdown parse, "
           f"{direct_s * 1000:.3f} ms on its own; ratio run/parse {engine_s / direct_s:.1f}x); target < 1 ms per step")
@@ -175,9 +167,9 @@ def bench_latency(workflows: Path, input_data: dict, latency_ms: float, repeat: 
             result = engine.run(workflow, input_data, execution=mode)
             assert result["success"], result["metadata"].get("error")
 
-        base = timed(critical_path, repeat)
-        seq = timed(lambda: run("sequential"), repeat)
-        deps = timed(lambda: run("dependencies"), repeat)
+        base = median_seconds(critical_path, repeat)
+        seq = median_seconds(lambda: run("sequential"), repeat)
+        deps = median_seconds(lambda: run("dependencies"), repeat)
         http.close()
     print(f"[2] emergency_contacts, sandbox upstream with {latency_ms:.0f} ms latency: critical path (2 round "
           f"trips, baseline) {base * 1000:.0f} ms; sequential {seq * 1000:.0f} ms = {seq / base:.2f}x; "

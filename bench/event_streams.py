@@ -24,7 +24,6 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-
 import requests
 
 from bench.harness import machine_summary, scratch_dir

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
 from pathlib import Path
 
 import requests
@@ -33,6 +32,7 @@ from bench.harness import (
     REPO,
     Service,
     machine_summary,
+    median_seconds,
     parse_env,
     redis_version,
     run_burst,
@@ -70,13 +70,7 @@ def two_round_trips(sandbox: SandboxServer, repeat: int = 5) -> float:
             session.post(f"{urls['OPENROUTER_BASE_URL']}/chat/completions", headers={"Authorization": "Bearer k"},
                          json={"model": "m", "messages": [{"role": "user", "content": "hi"}]},
                          timeout=30).raise_for_status()
-        once()
-        samples = []
-        for _ in range(repeat):
-            start = time.perf_counter()
-            once()
-            samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+        return median_seconds(once, repeat)
 
 
 def main() -> None:

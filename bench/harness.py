@@ -75,6 +75,17 @@ def write_workflows(root: Path, definitions: dict[str, dict], *, prompts_from: P
     return root
 
 
+def median_seconds(fn: Callable[[], Any], repeat: int) -> float:
+    """Median seconds of ``repeat`` runs of ``fn``, after one warm-up run (every in-process timing uses this)."""
+    fn()
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
+
+
 def parse_env(pairs: list[str]) -> dict[str, str]:
     """``--env NAME=VALUE`` options (extra settings for the service's processes) as a dict."""
     env = {}

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
 import uuid
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import redis
 
+from bench.harness import median_seconds
 from llm_service.jobs import JobStore
 from llm_service.jobs.timeutil import epoch_to_iso
 
@@ -92,18 +92,8 @@ def fill(client: redis.Redis, prefix: str, count: int, created: float, users: in
     pipe.execute()
 
 
-def median_ms(fn, repeats: int) -> float:
-    fn()
-    samples = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples) * 1000
-
-
 def measure(store: JobStore, repeats: int) -> dict[str, float]:
-    return {name: median_ms(lambda s=statuses, u=user: store.list_jobs(statuses=s, user_id=u, since=None, limit=50,
+    return {name: 1000 * median_seconds(lambda s=statuses, u=user: store.list_jobs(statuses=s, user_id=u, since=None, limit=50,
                                                                       offset=0), repeats)
             for name, (statuses, user) in QUERIES.items()}
 

@@ -31,7 +31,6 @@ import json
 import statistics
 from dataclasses import dataclass
 
-
 from bench.harness import (
     DEFAULT_REDIS_URL,
     ONE_STEP,

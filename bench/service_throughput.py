@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import statistics
 
-
 from bench.harness import (
     DEFAULT_REDIS_URL,
     ONE_STEP,
