@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import http.client
 import json as jsonlib
-import os
 import socket
 import ssl
 import queue
@@ -31,9 +30,7 @@ from urllib.parse import urlsplit
 import requests
 import urllib3.exceptions as u3
 from requests.adapters import HTTPAdapter
-from requests.sessions import merge_setting
 from requests.structures import CaseInsensitiveDict
-from requests.utils import get_environ_proxies
 
 from .. import __version__
 from ..config import Config
@@ -49,12 +46,12 @@ from ..engine.errors import (
 )
 from ..engine.ports import CancelToken
 from ..redaction import redact_text
+from .prepared import RequestPreparer, no_cookies
 from .ssrf import AddressPolicy, GuardedHTTPAdapter
 
 _CHUNK = 64 * 1024
 _HOST_POOLS = 16  # distinct hosts whose idle connections each session keeps
 _MAX_REDIRECTS = 5
-_HOST_MEMO = 256  # hosts whose proxy settings a session remembers
 _END = object()  # after the last line of a streamed body
 
 
@@ -243,43 +240,6 @@ def _translate(exc: BaseException, *, service: str, url: str, timeout: float, gu
     return error
 
 
-class _EnvironmentSession(requests.Session):
-    """A ``trust_env`` session that reads the proxy environment once per host instead of on every request.
-
-    Why: requests looks the proxy variables up by walking the whole of ``os.environ`` twice per request (lower-casing
-    and decoding each variable), which was the largest single CPU cost of an upstream call (about a third of the I/O
-    thread's time). The process's environment is its configuration, read at start (``config.py``), so the answer
-    for a host does not change while the process runs; the trusted session only talks to operator-configured hosts,
-    so the memo stays small. The CA bundle variables are still read per request, exactly as requests reads them, and
-    netrc stays with requests.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._proxies_by_host: dict[tuple[str, Optional[str]], dict[str, str]] = {}
-
-    def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> dict:
-        if not self.trust_env or proxies is None:
-            return super().merge_environment_settings(url, proxies, stream, verify, cert)
-        no_proxy = proxies.get("no_proxy")
-        try:
-            key = (urlsplit(url).netloc, no_proxy)  # all of the URL that get_environ_proxies looks at
-        except ValueError:
-            return super().merge_environment_settings(url, proxies, stream, verify, cert)
-        found = self._proxies_by_host.get(key)
-        if found is None:
-            found = get_environ_proxies(url, no_proxy=no_proxy)
-            if len(self._proxies_by_host) < _HOST_MEMO:
-                self._proxies_by_host[key] = found
-        for name, value in found.items():
-            proxies.setdefault(name, value)
-        # The rest of requests' own merge_environment_settings (2.x), unchanged.
-        if verify is True or verify is None:
-            verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or verify
-        return {"proxies": merge_setting(proxies, self.proxies), "stream": merge_setting(stream, self.stream),
-                "verify": merge_setting(verify, self.verify), "cert": merge_setting(cert, self.cert)}
-
-
 class HttpClient:
     """One per process; see the module docstring for what it guarantees."""
 
@@ -302,15 +262,16 @@ class HttpClient:
                            else GuardedHTTPAdapter(policy=address_policy, **adapter_kwargs))
         self.guarded = self._session(guarded_adapter, trust_env=False)
         # Per session: (session, in-flight slots). The slots cap TCP connections and make waiting for one timed.
-        self._lanes = {False: (self.trusted, threading.BoundedSemaphore(pool_size)),
-                       True: (self.guarded, threading.BoundedSemaphore(pool_size))}
+        self._lanes = {False: (RequestPreparer(self.trusted), threading.BoundedSemaphore(pool_size)),
+                       True: (RequestPreparer(self.guarded), threading.BoundedSemaphore(pool_size))}
         # Threads doing the I/O, reused across requests. Every call holds a slot while its thread works, so
         # two lanes of pool_size slots never need more threads than this, and nothing queues behind them.
         self._workers = ThreadPoolExecutor(max_workers=2 * pool_size, thread_name_prefix="http")
 
     def _session(self, adapter: HTTPAdapter, *, trust_env: bool) -> requests.Session:
-        session = _EnvironmentSession() if trust_env else requests.Session()
+        session = requests.Session()
         session.trust_env = trust_env
+        no_cookies(session)
         session.max_redirects = _MAX_REDIRECTS
         session.headers["User-Agent"] = self.user_agent
         session.mount("http://", adapter)
@@ -379,9 +340,9 @@ class HttpClient:
         started = time.monotonic()
         deadline = started + timeout
         self._check_cancel(cancel, service)
-        session, slots = self._lanes[bool(guarded)]
+        preparer, slots = self._lanes[bool(guarded)]
         self._acquire(slots, deadline, cancel, service, timeout)
-        job = dict(session=session, method=method, url=url, timeout=timeout, deadline=deadline, started=started,
+        job = dict(preparer=preparer, method=method, url=url, timeout=timeout, deadline=deadline, started=started,
                    service=service, guarded=guarded,
                    limit=self.max_response_bytes if max_bytes is None else max_bytes, **request)
         try:
@@ -443,7 +404,7 @@ class HttpClient:
             if call.lines is not None:
                 call.lines.put(_END)
 
-    def _perform(self, call: _Call, *, session: requests.Session, method: str, url: str, params: Any, json: Any,
+    def _perform(self, call: _Call, *, preparer: RequestPreparer, method: str, url: str, params: Any, json: Any,
                  data: Any, headers: Optional[Mapping[str, str]], timeout: float, deadline: float, started: float,
                  service: str, guarded: bool, allow_redirects: bool, limit: int) -> HttpResponse:
         def on_response(response: requests.Response, **_: Any) -> requests.Response:
@@ -454,9 +415,18 @@ class HttpClient:
             return response
 
         read_timeout = max(0.001, deadline - time.monotonic())
-        response = session.request(method, url, params=params, json=json, data=data, headers=dict(headers or {}),
-                                   timeout=(min(self.connect_timeout, read_timeout), read_timeout), stream=True,
-                                   allow_redirects=allow_redirects, hooks={"response": [on_response]})
+        timeouts = (min(self.connect_timeout, read_timeout), read_timeout)
+        prepared = None if allow_redirects else preparer.prepare(method, url, params=params, json=json, data=data,
+                                                                 headers=headers)
+        settings = None if prepared is None else preparer.send_settings(prepared.url)
+        if prepared is not None and settings is not None:  # the common case: see http/prepared.py
+            response = preparer.session.get_adapter(prepared.url).send(prepared, stream=True, timeout=timeouts,
+                                                                       **settings)
+            call.attach(response.raw)
+        else:
+            response = preparer.session.request(method, url, params=params, json=json, data=data,
+                                                headers=dict(headers or {}), timeout=timeouts, stream=True,
+                                                allow_redirects=allow_redirects, hooks={"response": [on_response]})
         try:
             if call.lines is not None and 200 <= response.status_code < 300:
                 self._read_lines(response.raw, call, deadline, limit, service, timeout)
