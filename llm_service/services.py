@@ -33,14 +33,17 @@ def make_redis(config: Config, *, max_connections: int | None = None, url: str |
     """A redis-py client whose pool blocks (briefly) instead of failing when every connection is in use.
 
     The default pool raises ``MaxConnectionsError`` under high green-thread concurrency; a blocking pool sized for
-    the concurrency waits for a free connection instead.
+    the concurrency waits for a free connection instead. Its connections check for unread data on checkout with
+    one OS poll (:mod:`llm_service.redis_parser`).
     """
     import redis
+
+    from .redis_parser import connection_kwargs
 
     size = max_connections or max(20, config.worker_concurrency * 2 + 10)
     pool = redis.BlockingConnectionPool.from_url(
         url or config.redis_url, max_connections=size, timeout=10, socket_timeout=10, socket_connect_timeout=3,
-        health_check_interval=30, retry_on_timeout=False)
+        health_check_interval=30, retry_on_timeout=False, **connection_kwargs())
     return redis.Redis(connection_pool=pool)
 
 
