@@ -18,6 +18,10 @@ _STANDARD = set(vars(logging.LogRecord("x", logging.INFO, "x", 0, "x", None, Non
                                                                                            "taskName"}
 
 
+_PLAIN = (int, float, bool)
+_ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)  # one encoder: json.dumps with options builds one per call
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         payload: dict[str, Any] = {
@@ -29,10 +33,11 @@ class JsonFormatter(logging.Formatter):
         }
         for key, value in vars(record).items():
             if key not in _STANDARD and not key.startswith("_") and value is not None:
-                payload[key] = sanitize(value, truncate=False)
+                # Numbers and flags cannot carry a secret: most event fields are, and skip the walk.
+                payload[key] = value if type(value) in _PLAIN else sanitize(value, truncate=False)
         if record.exc_info:
             payload["exc"] = redact_text(self.formatException(record.exc_info))
-        return json.dumps(payload, default=str, ensure_ascii=False)
+        return _ENCODER.encode(payload)
 
 
 class TextFormatter(logging.Formatter):
