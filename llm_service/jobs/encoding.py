@@ -1,0 +1,70 @@
+"""JSON for the job store's values: one encoder, and a memo that encodes a part shared by several values once.
+
+Every hash value and list entry the store writes is JSON (see ``store.py``). One execution's writes repeat the
+same step outputs: a step's entry (the ``steps`` list) and its full record (kept for re-runs) hold the same output
+object, the record spreads the output's fields again and may alias its content, and the job's result lists every
+entry once more. Encoded in full each time, an emergency_contacts job wrote about 90 KB of JSON for 35 KB of
+distinct data, and JSON was the largest cost of the worker's finish. :class:`SharedEncoding` encodes each shared
+object once and splices its text into every value that holds it; the text is byte for byte what :func:`encode`
+gives, so what is stored (and every reader) is unchanged.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+# json.dumps with options builds a new encoder per call (a measurable part of a job's finish); one instance gives
+# the same output.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+_encode_str = json.encoder.encode_basestring  # what _ENCODER uses for strings and keys (ensure_ascii=False)
+_LITERALS = {None: "null", True: "true", False: "false"}
+
+
+def encode(value: Any) -> str:
+    """``value`` as the store writes it: compact JSON, non-ASCII kept, NaN and infinities refused (ValueError),
+    values JSON cannot hold refused (TypeError)."""
+    return _ENCODER.encode(value)
+
+
+class SharedEncoding:
+    """:func:`encode` for the values of one write, remembering the text of every container and long string by
+    identity, so an object held by several values (or reached twice) is encoded once.
+
+    Dicts with string keys and lists are spliced from their items' texts down to ``depth`` levels, which is where
+    sharing is looked for; below that an item is encoded in one piece (and remembered as a whole). The memo holds
+    each object it remembers, so an id is never reused by another object while it lives. Objects must not change
+    while the memo is in use: it is meant for one store call, whose values are finished step outputs.
+    """
+
+    LONG_STRING = 256  # shorter strings are re-encoded: cheaper than remembering them
+
+    def __init__(self) -> None:
+        self._known: dict[int, tuple[Any, str]] = {}
+
+    def encode(self, value: Any, depth: int) -> str:
+        known = self._known.get(id(value))
+        if known is not None:
+            return known[1]
+        kind = type(value)
+        if kind is str:
+            text = _encode_str(value)
+            if len(value) >= self.LONG_STRING:
+                self._known[id(value)] = (value, text)
+            return text
+        if kind is int:
+            return int.__repr__(value)
+        if kind is bool or value is None:
+            return _LITERALS[value]
+        if depth > 0 and kind is dict:
+            try:
+                text = "{" + ",".join([_encode_str(key) + ":" + self.encode(item, depth - 1)
+                                       for key, item in value.items()]) + "}"
+            except TypeError:  # a key that is not a string (the encoder converts it), or a value it refuses
+                text = encode(value)  # (which it refuses again here)
+        elif depth > 0 and kind is list:
+            text = "[" + ",".join([self.encode(item, depth - 1) for item in value]) + "]"
+        else:
+            text = encode(value)  # floats, tuples, deeper containers, other types: the encoder's own rules
+        if kind is dict or kind is list or kind is tuple:
+            self._known[id(value)] = (value, text)
+        return text
