@@ -30,7 +30,7 @@ import redis
 
 from ..redaction import redact_text
 from . import lua
-from .encoding import SharedEncoding
+from .encoding import SharedEncoding, decode
 from .encoding import encode as _enc
 from .lifecycle import STATUSES, TERMINAL_STATUSES, WEBHOOK_EVENTS, canonical_uuid
 from .pipeline import ScriptPipeline
@@ -131,7 +131,7 @@ def _text(value: Any) -> Any:
 
 
 def _dec(raw: Any) -> Any:
-    return None if raw is None else json.loads(_text(raw))
+    return None if raw is None else decode(_text(raw))
 
 
 def _record(pairs: Iterable[tuple[Any, Any]]) -> dict:

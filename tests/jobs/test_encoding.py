@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from llm_service.jobs.encoding import SharedEncoding, encode
+from llm_service.jobs.encoding import SharedEncoding, decode, encode
 
 
 def _value(rng: random.Random, depth: int, pool: list) -> object:
@@ -65,3 +65,18 @@ def test_a_circular_value_is_refused():
     loop["self"] = {"back": loop}
     with pytest.raises(ValueError):
         SharedEncoding().encode(loop, 3)
+
+
+@pytest.mark.parametrize("text", ['{"a":[1,2.5,null,true],"b":"Zürich"}', '"x"', "0", "-1.5e3", "null", " 1 ", "1 ",
+                                  " [] ", "NaN", '"\\u00e9\\ud83d\\ude00"'])
+def test_decode_reads_what_json_loads_reads(text):
+    assert repr(decode(text)) == repr(json.loads(text))  # repr: NaN is not equal to itself
+
+
+@pytest.mark.parametrize("text", ["", " ", "1,2", "[1", '{"a":1}x', "\ufeff1", "tru", '"unterminated'])
+def test_decode_refuses_what_json_loads_refuses(text):
+    with pytest.raises(json.JSONDecodeError) as expected:
+        json.loads(text)
+    with pytest.raises(json.JSONDecodeError) as got:
+        decode(text)
+    assert str(got.value) == str(expected.value)
