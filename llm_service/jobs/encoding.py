@@ -48,8 +48,13 @@ class SharedEncoding:
 
     Dicts with string keys and lists are spliced from their items' texts down to ``depth`` levels, which is where
     sharing is looked for; below that an item is encoded in one piece (and remembered as a whole). The memo holds
-    each object it remembers, so an id is never reused by another object while it lives. Objects must not change
-    while the memo is in use: it is meant for one store call, whose values are finished step outputs.
+    each object it remembers, so an id is never reused by another object while it lives.
+
+    An object must not change while the memo remembers it. The worker keeps one per running job
+    (``tasks/runtime.ProgressBuffer``), so the finish finds the entries that earlier progress saves encoded: what
+    it holds are finished steps' entries, records and outputs, which do not change once the step has finished (the
+    saved entry and record are already what the API shows and what a re-run reuses). Anything else gets a new
+    one per write (the store's default).
     """
 
     LONG_STRING = 256  # shorter strings are re-encoded: cheaper than remembering them

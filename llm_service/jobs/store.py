@@ -420,23 +420,25 @@ class JobStore:
 
     @_translating_outages
     def save_progress_batch(self, job_id: str, token: str, items: list[tuple[dict, dict | None]], *,
-                            records: list[tuple[str, dict]] = (), events: list[JobEvent] = ()) -> None:
+                            records: list[tuple[str, dict]] = (), events: list[JobEvent] = (),
+                            encoding: SharedEncoding | None = None) -> None:
         """Several ``save_progress`` calls, the full records of the steps they report (kept while the job is
         processing, for a later re-run) and the job events that go with them (appended to the job's stream,
         ``GET /jobs/<id>/events``, while the job runs under ``token``), in one Lua call: the worker buffers them
         for fast steps. Events are ``(sequence number, name, data)`` with consecutive numbers per execution, so a
-        batch redis-py re-sends after a lost reply is recognised and not stored twice."""
+        batch redis-py re-sends after a lost reply is recognised and not stored twice. ``encoding``: the job's
+        (see :class:`SharedEncoding`), else one for this call."""
         if not items and not records and not events:
             return
         ms, iso = self._now()
-        batch = self._batch_args(iso, SharedEncoding(), items, records, events, ())
+        batch = self._batch_args(iso, encoding or SharedEncoding(), items, records, events, ())
         self._save_batch(keys=[self._k.job(job_id)], args=[*self._prelude_args(job_id, ms, iso), _enc(token), *batch])
 
     @staticmethod
     def _batch_args(iso: str, shared: SharedEncoding, items: Iterable[tuple[dict, dict | None]],
                     records: Iterable[tuple[str, dict]], events: Iterable[JobEvent], usage: Iterable[dict]) -> list:
         """The ``save_batch`` arguments (lua.py) for what an execution has not saved yet. A step's entry and its
-        record hold the same output: ``shared`` encodes it once (and again for the result, in a finish)."""
+        record hold the same output: ``shared`` encodes it once (and the result, in the finish, reuses it)."""
         items, records, events, usage = list(items), list(records), list(events), list(usage)
         args: list[Any] = [len(records), len(items), len(events), int(events[0][0]) if events else 0, len(usage)]
         for step_id, record in records:
@@ -445,7 +447,7 @@ class JobStore:
             args += [_progress_json(progress, iso), "" if entry is None else shared.encode(entry, _STEP_DEPTH)]
         for _, name, data in events:
             args += [name, _enc(data)]
-        args += [_enc(record) for record in usage]
+        args += [shared.encode(record, 0) for record in usage]  # the result lists them too (metadata.llm_calls)
         return args
 
     @_translating_outages
@@ -467,17 +469,19 @@ class JobStore:
     def finish(self, job_id: str, token: str, *, status: str, result: dict | None, error: dict | None,
                error_message: str | None, total_tokens: int = 0, total_cost_usd: float = 0.0,
                progress_items: list[tuple[dict, dict | None]] = (), usage: list[dict] = (),
-               step_records: list[tuple[str, dict]] = (), events: list[JobEvent] = ()) -> bool:
+               step_records: list[tuple[str, dict]] = (), events: list[JobEvent] = (),
+               encoding: SharedEncoding | None = None) -> bool:
         """End the execution holding ``token``; True iff this call made the transition.
 
         Progress, step records and events not yet saved and the job's LLM usage records travel in the same Lua
         call, applied ahead of the transition, so a short job costs the worker two round trips: claim and finish.
-        The transition itself appends the terminal event (``job.<status>``).
+        The transition itself appends the terminal event (``job.<status>``). ``encoding``: the one the job's
+        progress saves used, so the result finds the step outputs they encoded (:class:`SharedEncoding`).
         """
         if status not in TERMINAL_STATUSES:
             raise ValueError(f"finish() needs a terminal status, got {status!r}")
         ms, iso = self._now()
-        shared = SharedEncoding()
+        shared = encoding or SharedEncoding()
         batch = self._batch_args(iso, shared, progress_items, step_records, events, usage)  # first: the result
         values = [shared.encode(result, _RESULT_DEPTH), _enc(error), _enc(error_message), _enc(int(total_tokens)),
                   _enc(float(total_cost_usd))]  # then finds their step outputs and the outputs' fields encoded
