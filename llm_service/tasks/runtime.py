@@ -35,9 +35,9 @@ from ..engine import WorkflowError
 from ..engine.errors import ConfigurationError, error_context
 from ..engine.ports import CancelFlag
 from ..jobs import JobStore, StoreUnavailable
+from ..jobs.encoding import SharedEncoding
 from ..jobs.lifecycle import WEBHOOK_EVENTS, dispatch_webhook
 from ..jobs.presence import WorkerPresence
-from ..jobs.encoding import SharedEncoding
 from ..jobs.store import JobEvent
 from ..job_events import LLM_TOKEN, EventRecorder, llm_token
 from ..jobs.queue import JobQueue, QueueUnavailable
