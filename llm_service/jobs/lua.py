@@ -82,7 +82,7 @@ end
 
 -- The job's event stream (GET /jobs/<id>/events): ids from XADD (strictly increasing), the same lifetime as the
 -- job, and a bounded length (token events of a long answer must not grow it without limit). ``mark`` is
--- "<attempt>:<sequence number>" for events a worker publishes (PUBLISH_EVENTS recognises a re-sent batch by it).
+-- "<attempt>:<sequence number>" for events a worker publishes (publish_events recognises a re-sent batch by it).
 local EVENTS = KEY .. ':events'
 local function add_event(name, data, mark)
   redis.call('XADD', EVENTS, 'MAXLEN', '~', '10000', '*', 'event', name, 'data', data, 'mark', mark)
@@ -185,54 +185,126 @@ redis.call('SET', KEY .. ':lease', ARGV[8], 'PX', ARGV[10])
 return {'claimed', redis.call('HGETALL', KEY)}
 """
 
-# ARGV[7] token (JSON), ARGV[8] progress (JSON), ARGV[9] step entry (JSON) or ''.
-SAVE_PROGRESS = _JOB_PRELUDE + r"""
-if redis.call('HGET', KEY, 'status') ~= '"processing"' or redis.call('HGET', KEY, 'lease_token') ~= ARGV[7] then
-  return 0
+# What a running execution writes, as functions shared by SAVE_PROGRESS, APPEND, SAVE_BATCH and FINISH: the worker
+# buffers progress of fast steps and sends it in one call (SAVE_BATCH, or with the finish), so a batch costs one
+# script call and one prelude instead of one per item, while each item keeps its own checks. Arguments that are
+# ranges of ARGV (``from``, ``to``, inclusive) let a batch pass its items without copying them.
+_EXECUTION_WRITES = r"""
+local function running_under(token)
+  return redis.call('HGET', KEY, 'status') == '"processing"' and redis.call('HGET', KEY, 'lease_token') == token
 end
--- progress carries a millisecond last_updated, so an identical progress at the same instant is this call re-sent
-local resent = redis.call('HGET', KEY, 'progress') == ARGV[8] and redis.call('HGET', KEY, 'updated_at') == NOW
-redis.call('HSET', KEY, 'progress', ARGV[8], 'updated_at', NOW)
-if ARGV[9] ~= '' and not resent then
-  redis.call('RPUSH', KEY .. ':steps', ARGV[9])
-  expire_with_job(KEY .. ':steps')
-end
-return 1
-"""
 
-# ARGV[7] token (JSON), ARGV[8] the sequence number (in this execution) of the first event, then per event its
-# name and data (JSON). Appends to the job's event stream only while the job runs under ``token``; events whose
-# number the stream's last mark of this execution already covers are a re-sent batch and are skipped.
-PUBLISH_EVENTS = _JOB_PRELUDE + r"""
-local job = redis.call('HMGET', KEY, 'status', 'lease_token', 'attempts')
-if job[1] ~= '"processing"' or job[2] ~= ARGV[7] then return 0 end
-local attempt = job[3] or '0'
-local last = 0
-local tail = redis.call('XREVRANGE', EVENTS, '+', '-', 'COUNT', 1)[1]
-if tail then
-  for i = 1, #tail[2], 2 do
-    if tail[2][i] == 'mark' then
-      local a, n = string.match(tail[2][i + 1], '^(%d+):(%d+)$')
-      if a == attempt then last = tonumber(n) end
+-- Record progress (and append the step entry, JSON or '') if the job runs under ``token`` (JSON); 1 if recorded.
+local function save_progress(token, progress, entry)
+  if not running_under(token) then return 0 end
+  -- progress carries a millisecond last_updated, so an identical progress at the same instant is this call re-sent
+  local resent = redis.call('HGET', KEY, 'progress') == progress and redis.call('HGET', KEY, 'updated_at') == NOW
+  redis.call('HSET', KEY, 'progress', progress, 'updated_at', NOW)
+  if entry ~= '' and not resent then
+    redis.call('RPUSH', KEY .. ':steps', entry)
+    expire_with_job(KEY .. ':steps')
+  end
+  return 1
+end
+
+-- A step's full record (JSON), kept in ``P:job:<id>:records`` while the job is processing (so a later re-run can
+-- reuse it); 0 when the job is not processing (deleted, or already ended).
+local function save_step_record(step_id, record)
+  if redis.call('HGET', KEY, 'status') ~= '"processing"' then return 0 end
+  redis.call('HSET', KEY .. ':records', step_id, record)
+  expire_with_job(KEY .. ':records')
+  return 1
+end
+
+-- Events ARGV[from..to] (name, data JSON, name, data...), the first numbered ``seq`` in this execution, appended to
+-- the job's event stream only while the job runs under ``token``; events whose number the stream's last mark of
+-- this execution already covers are a re-sent batch and are skipped.
+local function publish_events(token, seq, from, to)
+  local job = redis.call('HMGET', KEY, 'status', 'lease_token', 'attempts')
+  if job[1] ~= '"processing"' or job[2] ~= token then return 0 end
+  local attempt = job[3] or '0'
+  local last = 0
+  local tail = redis.call('XREVRANGE', EVENTS, '+', '-', 'COUNT', 1)[1]
+  if tail then
+    for i = 1, #tail[2], 2 do
+      if tail[2][i] == 'mark' then
+        local a, n = string.match(tail[2][i + 1], '^(%d+):(%d+)$')
+        if a == attempt then last = tonumber(n) end
+      end
     end
   end
+  for i = from, to - 1, 2 do
+    if seq > last then add_event(ARGV[i], ARGV[i + 1], attempt .. ':' .. seq) end
+    seq = seq + 1
+  end
+  expire_with_job(EVENTS)
+  return 1
 end
-local seq = tonumber(ARGV[8])
-for i = 9, #ARGV - 1, 2 do
-  if seq > last then add_event(ARGV[i], ARGV[i + 1], attempt .. ':' .. seq) end
-  seq = seq + 1
+
+-- Entries ARGV[from..to] (JSON) appended to the list ``P:job:<id>:<name>`` ('usage', 'webhooks'); ``counter`` is a
+-- hash field that mirrors the list length, or ''. A batch identical to the list's tail is this call re-sent.
+-- Returns the list length, or -1 when the job does not exist.
+local function append(name, counter, from, to)
+  if redis.call('EXISTS', KEY) == 0 then return -1 end
+  local list = KEY .. ':' .. name
+  local n = to - from + 1
+  local tail = redis.call('LRANGE', list, -n, -1)
+  local resent = #tail == n
+  if resent then
+    for i = 1, n do
+      if tail[i] ~= ARGV[from + i - 1] then resent = false; break end
+    end
+  end
+  if not resent then
+    redis.call('RPUSH', list, unpack(ARGV, from, to))
+    expire_with_job(list)
+  end
+  local len = redis.call('LLEN', list)
+  if counter ~= '' then redis.call('HSET', KEY, counter, string.format('%d', len), 'updated_at', NOW) end
+  return len
 end
-expire_with_job(EVENTS)
+
+-- What an execution has not saved yet, from ARGV[at]: the numbers of step records R, progress items N, events E,
+-- the first event's sequence number, usage records U; then R x (step id, record), N x (progress, step entry or
+-- ''), E x (name, data), U x usage record. Applied in that order, each item as its own call above would be.
+local function save_batch(token, at)
+  local records, items = tonumber(ARGV[at]), tonumber(ARGV[at + 1])
+  local events, usage = tonumber(ARGV[at + 2]), tonumber(ARGV[at + 4])
+  local i = at + 5
+  for _ = 1, records do
+    save_step_record(ARGV[i], ARGV[i + 1])
+    i = i + 2
+  end
+  for _ = 1, items do
+    save_progress(token, ARGV[i], ARGV[i + 1])
+    i = i + 2
+  end
+  if events > 0 then
+    publish_events(token, tonumber(ARGV[at + 3]), i, i + 2 * events - 1)
+    i = i + 2 * events
+  end
+  if usage > 0 then append('usage', '', i, i + usage - 1) end
+end
+"""
+
+# ARGV[7] token (JSON), ARGV[8] progress (JSON), ARGV[9] step entry (JSON) or ''.
+SAVE_PROGRESS = _JOB_PRELUDE + _EXECUTION_WRITES + r"""
+return save_progress(ARGV[7], ARGV[8], ARGV[9])
+"""
+
+# ARGV[7] token (JSON), then the batch from ARGV[8] (``save_batch``). Returns 1.
+SAVE_BATCH = _JOB_PRELUDE + _EXECUTION_WRITES + r"""
+save_batch(ARGV[7], 8)
 return 1
 """
 
 # ARGV[7] token (JSON), ARGV[8] terminal status, ARGV[9] webhook event, ARGV[10] result, ARGV[11] error,
-# ARGV[12] error_message, ARGV[13] total_tokens, ARGV[14] total_cost_usd (all JSON).
-FINISH = _JOB_PRELUDE + r"""
+# ARGV[12] error_message, ARGV[13] total_tokens, ARGV[14] total_cost_usd (all JSON), then from ARGV[15] what the
+# execution has not saved yet (``save_batch``), applied first.
+FINISH = _JOB_PRELUDE + _EXECUTION_WRITES + r"""
+save_batch(ARGV[7], 15)
 if earlier_reply() then return 1 end
-if redis.call('HGET', KEY, 'status') ~= '"processing"' or redis.call('HGET', KEY, 'lease_token') ~= ARGV[7] then
-  return 0
-end
+if not running_under(ARGV[7]) then return 0 end
 redis.call('HSET', KEY, 'result', ARGV[10], 'error', ARGV[11], 'error_message', ARGV[12],
   'total_tokens', ARGV[13], 'total_cost_usd', ARGV[14])
 terminate(ARGV[8], ARGV[9])
@@ -339,35 +411,9 @@ redis.call('HSET', KEY, 'published_at', NOW)
 return give_receipt(redis.call('HGET', KEY, 'priority') or '0')
 """
 
-# ARGV[7] step id, ARGV[8] the step's full record (JSON). Kept in ``P:job:<id>:records`` while the job is processing
-# (so a later re-run can reuse it); 0 when the job is not processing (deleted, or already ended).
-SAVE_STEP_RECORD = _JOB_PRELUDE + r"""
-if redis.call('HGET', KEY, 'status') ~= '"processing"' then return 0 end
-redis.call('HSET', KEY .. ':records', ARGV[7], ARGV[8])
-expire_with_job(KEY .. ':records')
-return 1
-"""
-
-# ARGV[7] list name ('usage', 'webhooks'), ARGV[8] hash field that mirrors the list length or '',
-# ARGV[9..] entries (JSON). Returns the list length, or -1 when the job does not exist.
-APPEND = _JOB_PRELUDE + r"""
-if redis.call('EXISTS', KEY) == 0 then return -1 end
-local list = KEY .. ':' .. ARGV[7]
-local n = #ARGV - 8
-local tail = redis.call('LRANGE', list, -n, -1)
-local resent = #tail == n
-if resent then
-  for i = 1, n do
-    if tail[i] ~= ARGV[8 + i] then resent = false; break end
-  end
-end
-if not resent then
-  redis.call('RPUSH', list, unpack(ARGV, 9))
-  expire_with_job(list)
-end
-local len = redis.call('LLEN', list)
-if ARGV[8] ~= '' then redis.call('HSET', KEY, ARGV[8], string.format('%d', len), 'updated_at', NOW) end
-return len
+# ARGV[7] list name, ARGV[8] counter field or '', ARGV[9..] entries (JSON): ``append``.
+APPEND = _JOB_PRELUDE + _EXECUTION_WRITES + r"""
+return append(ARGV[7], ARGV[8], 9, #ARGV)
 """
 
 # ARGV[7] state (plain), ARGV[8] next attempt ISO (JSON or 'null'), ARGV[9] next attempt epoch or '',

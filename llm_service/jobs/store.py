@@ -30,6 +30,8 @@ import redis
 
 from ..redaction import redact_text
 from . import lua
+from .encoding import SharedEncoding, decode
+from .encoding import encode as _enc
 from .lifecycle import STATUSES, TERMINAL_STATUSES, WEBHOOK_EVENTS, canonical_uuid
 from .pipeline import ScriptPipeline
 from .timeutil import epoch_to_ms, ms_to_iso
@@ -60,6 +62,10 @@ WORKER_LOST_MESSAGE = ("The worker running this job stopped before it finished (
 
 _UNAVAILABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, redis.exceptions.ReadOnlyError)
 _DAY = 86400
+# How deep shared step outputs are looked for (encoding.SharedEncoding): a step's entry and record hold its output
+# at level 1 and the output's fields at level 2; the result holds the entries at level 2 (steps_executed).
+_STEP_DEPTH = 2
+_RESULT_DEPTH = 3
 
 
 class StoreUnavailable(Exception):
@@ -124,17 +130,8 @@ def _text(value: Any) -> Any:
     return value.decode("utf-8") if isinstance(value, bytes) else value
 
 
-# One encoder for every value the store writes: json.dumps with these options builds a new encoder per call, a
-# measurable part of a job's finish (about a hundred values); the output is the same.
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-
-
-def _enc(value: Any) -> str:
-    return _ENCODER.encode(value)
-
-
 def _dec(raw: Any) -> Any:
-    return None if raw is None else json.loads(_text(raw))
+    return None if raw is None else decode(_text(raw))
 
 
 def _record(pairs: Iterable[tuple[Any, Any]]) -> dict:
@@ -148,6 +145,11 @@ def _record(pairs: Iterable[tuple[Any, Any]]) -> dict:
 def _taken(named: list, idempotency: IdempotencyKey) -> IdempotencyKeyTaken:
     """The refusal for a key that names ``named`` = [job id, fingerprint] (a Lua reply)."""
     return IdempotencyKeyTaken(_text(named[0]), _text(named[1]) == idempotency.fingerprint)
+
+
+def _progress_json(progress: dict, iso: str) -> str:
+    """A progress snapshot as stored: ``last_updated`` is the time of the write unless the caller set it."""
+    return _enc({**progress, "last_updated": progress.get("last_updated") or iso})
 
 
 def _record_from_flat(flat: list) -> dict:
@@ -217,11 +219,10 @@ class JobStore:
         self._idempotent_job = redis_client.register_script(lua.IDEMPOTENT_JOB)
         self._claim = redis_client.register_script(lua.CLAIM)
         self._save_progress = redis_client.register_script(lua.SAVE_PROGRESS)
-        self._publish = redis_client.register_script(lua.PUBLISH_EVENTS)
+        self._save_batch = redis_client.register_script(lua.SAVE_BATCH)
         self._finish = redis_client.register_script(lua.FINISH)
         self._cancel = redis_client.register_script(lua.CANCEL)
         self._recover = redis_client.register_script(lua.RECOVER)
-        self._save_step_record = redis_client.register_script(lua.SAVE_STEP_RECORD)
         self._republish = redis_client.register_script(lua.REPUBLISH)
         self._release_parked = redis_client.register_script(lua.RELEASE_PARKED)
         self._append = redis_client.register_script(lua.APPEND)
@@ -412,48 +413,42 @@ class JobStore:
         Returns whether it was recorded (the contract allows ignoring the result). ``progress`` gets
         ``last_updated`` = now when the caller did not set it.
         """
-        return bool(self._progress_call(job_id, token, progress, step_entry))
-
-    def _progress_call(self, job_id: str, token: str, progress: dict, step_entry: dict | None,
-                       client: Any = None) -> Any:
         ms, iso = self._now()
-        progress = {**progress, "last_updated": progress.get("last_updated") or iso}
         step = "" if step_entry is None else _enc(step_entry)
-        return self._save_progress(keys=[self._k.job(job_id)], args=[*self._prelude_args(job_id, ms, iso),
-                                                                      _enc(token), _enc(progress), step],
-                                   client=client)
+        return bool(self._save_progress(keys=[self._k.job(job_id)], args=[
+            *self._prelude_args(job_id, ms, iso), _enc(token), _progress_json(progress, iso), step]))
 
     @_translating_outages
     def save_progress_batch(self, job_id: str, token: str, items: list[tuple[dict, dict | None]], *,
-                            records: list[tuple[str, dict]] = (), events: list[JobEvent] = ()) -> None:
+                            records: list[tuple[str, dict]] = (), events: list[JobEvent] = (),
+                            encoding: SharedEncoding | None = None) -> None:
         """Several ``save_progress`` calls, the full records of the steps they report (kept while the job is
-        processing, for a later re-run) and the job events that go with them (:meth:`_publish_call`), in one round
-        trip: the worker buffers them for fast steps."""
+        processing, for a later re-run) and the job events that go with them (appended to the job's stream,
+        ``GET /jobs/<id>/events``, while the job runs under ``token``), in one Lua call: the worker buffers them
+        for fast steps. Events are ``(sequence number, name, data)`` with consecutive numbers per execution, so a
+        batch redis-py re-sends after a lost reply is recognised and not stored twice. ``encoding``: the job's
+        (see :class:`SharedEncoding`), else one for this call."""
         if not items and not records and not events:
             return
-        pipe = ScriptPipeline.of(self._r)
-        self._pending_calls(job_id, token, items, records, events, pipe)
-        pipe.execute()
+        ms, iso = self._now()
+        batch = self._batch_args(iso, encoding or SharedEncoding(), items, records, events, ())
+        self._save_batch(keys=[self._k.job(job_id)], args=[*self._prelude_args(job_id, ms, iso), _enc(token), *batch])
 
-    def _pending_calls(self, job_id: str, token: str, items: list[tuple[dict, dict | None]],
-                       records: list[tuple[str, dict]], events: list[JobEvent], pipe: Any) -> None:
+    @staticmethod
+    def _batch_args(iso: str, shared: SharedEncoding, items: Iterable[tuple[dict, dict | None]],
+                    records: Iterable[tuple[str, dict]], events: Iterable[JobEvent], usage: Iterable[dict]) -> list:
+        """The ``save_batch`` arguments (lua.py) for what an execution has not saved yet. A step's entry and its
+        record hold the same output: ``shared`` encodes it once (and the result, in the finish, reuses it)."""
+        items, records, events, usage = list(items), list(records), list(events), list(usage)
+        args: list[Any] = [len(records), len(items), len(events), int(events[0][0]) if events else 0, len(usage)]
         for step_id, record in records:
-            keys, args = self._job_args(job_id)
-            self._save_step_record(keys=keys, args=[*args, step_id, _enc(record)], client=pipe)
+            args += [step_id, shared.encode(record, _STEP_DEPTH)]
         for progress, entry in items:
-            self._progress_call(job_id, token, progress, entry, client=pipe)
-        self._publish_call(job_id, token, list(events), client=pipe)
-
-    def _publish_call(self, job_id: str, token: str, events: list[JobEvent], client: Any) -> None:
-        """Append events to the job's stream (``GET /jobs/<id>/events``) if the job runs under ``token``.
-
-        Events are ``(sequence number, name, data)`` with consecutive numbers per execution, so a batch redis-py
-        re-sends after a lost reply is recognised and not stored twice."""
-        if not events:
-            return
-        keys, args = self._job_args(job_id)
-        pairs = [item for _, name, data in events for item in (name, _enc(data))]
-        self._publish(keys=keys, args=[*args, _enc(token), int(events[0][0]), *pairs], client=client)
+            args += [_progress_json(progress, iso), "" if entry is None else shared.encode(entry, _STEP_DEPTH)]
+        for _, name, data in events:
+            args += [name, _enc(data)]
+        args += [shared.encode(record, 0) for record in usage]  # the result lists them too (metadata.llm_calls)
+        return args
 
     @_translating_outages
     def events(self, job_id: str, after: str = "0-0", *, count: int = 500, block_ms: int | None = None,
@@ -474,27 +469,24 @@ class JobStore:
     def finish(self, job_id: str, token: str, *, status: str, result: dict | None, error: dict | None,
                error_message: str | None, total_tokens: int = 0, total_cost_usd: float = 0.0,
                progress_items: list[tuple[dict, dict | None]] = (), usage: list[dict] = (),
-               step_records: list[tuple[str, dict]] = (), events: list[JobEvent] = ()) -> bool:
+               step_records: list[tuple[str, dict]] = (), events: list[JobEvent] = (),
+               encoding: SharedEncoding | None = None) -> bool:
         """End the execution holding ``token``; True iff this call made the transition.
 
-        Progress, step records and events not yet saved and the job's LLM usage records travel in the same round
-        trip, ahead of the transition (one pipeline of Lua calls), so a short job costs the worker two round trips:
-        claim and finish. The transition itself appends the terminal event (``job.<status>``).
+        Progress, step records and events not yet saved and the job's LLM usage records travel in the same Lua
+        call, applied ahead of the transition, so a short job costs the worker two round trips: claim and finish.
+        The transition itself appends the terminal event (``job.<status>``). ``encoding``: the one the job's
+        progress saves used, so the result finds the step outputs they encoded (:class:`SharedEncoding`).
         """
         if status not in TERMINAL_STATUSES:
             raise ValueError(f"finish() needs a terminal status, got {status!r}")
-        values = [_enc(result), _enc(error), _enc(error_message), _enc(int(total_tokens)),
-                  _enc(float(total_cost_usd))]
-        keys, args = self._job_args(job_id)
-        finish_args = [*args, _enc(token), status, WEBHOOK_EVENTS[status], *values]
-        if not progress_items and not usage and not step_records and not events:
-            return bool(self._finish(keys=keys, args=finish_args))
-        pipe = ScriptPipeline.of(self._r)
-        self._pending_calls(job_id, token, list(progress_items), list(step_records), list(events), pipe)
-        if usage:
-            self._append_entries(job_id, "usage", "", list(usage), client=pipe)
-        self._finish(keys=keys, args=finish_args, client=pipe)
-        return bool(pipe.execute()[-1])
+        ms, iso = self._now()
+        shared = encoding or SharedEncoding()
+        batch = self._batch_args(iso, shared, progress_items, step_records, events, usage)  # first: the result
+        values = [shared.encode(result, _RESULT_DEPTH), _enc(error), _enc(error_message), _enc(int(total_tokens)),
+                  _enc(float(total_cost_usd))]  # then finds their step outputs and the outputs' fields encoded
+        return bool(self._finish(keys=[self._k.job(job_id)], args=[
+            *self._prelude_args(job_id, ms, iso), _enc(token), status, WEBHOOK_EVENTS[status], *values, *batch]))
 
     @_translating_outages
     def cancel(self, job_id: str) -> str:

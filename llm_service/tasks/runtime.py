@@ -35,6 +35,7 @@ from ..engine import WorkflowError
 from ..engine.errors import ConfigurationError, error_context
 from ..engine.ports import CancelFlag
 from ..jobs import JobStore, StoreUnavailable
+from ..jobs.encoding import SharedEncoding
 from ..jobs.lifecycle import WEBHOOK_EVENTS, dispatch_webhook
 from ..jobs.presence import WorkerPresence
 from ..jobs.store import JobEvent
@@ -120,6 +121,8 @@ class ProgressBuffer:
         self._running: dict[str, str] = {}  # step id -> title, in start order
         self._titles: dict[str, str] = {}
         self._recorder = EventRecorder()
+        # each step's output encoded once for the job: its entry, its record and the result at the finish
+        self.encoding = SharedEncoding()
         self._pending_since: float | None = None
         self._flushed_at = clock()
         self._closed = False
@@ -200,7 +203,8 @@ class ProgressBuffer:
                 self._pending_since = None
                 self._flushed_at = self.clock()
             try:
-                self.store.save_progress_batch(self.job_id, self.token, batch, records=records, events=events)
+                self.store.save_progress_batch(self.job_id, self.token, batch, records=records, events=events,
+                                               encoding=self.encoding)
             except StoreUnavailable:
                 with self._lock:  # keep them for the next flush or the finish
                     self.pending[:0] = batch
@@ -272,7 +276,7 @@ class WorkerRuntime:
                 total_tokens=result["metadata"].get("total_tokens", 0),
                 total_cost_usd=result["metadata"].get("total_cost_usd", 0.0),
                 progress_items=unsaved, step_records=records, usage=result["metadata"].get("llm_calls") or [],
-                events=events))
+                events=events, encoding=progress.encoding))
         finally:
             with self._buffers_lock:
                 self._buffers.pop(job_id, None)

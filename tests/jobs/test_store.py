@@ -351,6 +351,52 @@ def test_finish_records_the_outcome_once(store, r, prefix, clock, assert_indexed
     assert store.get(job["job_id"]) == record
 
 
+def _unsaved(step_ids: list[str]) -> dict:
+    """What a worker's finish carries for steps whose progress was not saved yet (shared outputs, as the engine's)."""
+    outputs = {s: {"content": f"{s} " * 100, "rows": [{"n": i} for i in range(3)]} for s in step_ids}
+    return {"progress_items": [({"current_step": s, "steps_completed": i + 1, "total_steps": len(step_ids)},
+                                {"step_id": s, "success": True, "output": outputs[s]})
+                               for i, s in enumerate(step_ids)],
+            "step_records": [(s, {"output": outputs[s], "success": True, **outputs[s], "alias": outputs[s]["content"]})
+                             for s in step_ids],
+            "events": [(i + 1, "step.completed", {"step_id": s}) for i, s in enumerate(step_ids)],
+            "usage": [{"model": "m", "total_tokens": 3}]}
+
+
+def test_finish_saves_what_the_execution_had_not_saved_then_ends_it(store, clock):
+    job = new_job(store)
+    token = drive(store, job["job_id"], "processing")
+    unsaved = _unsaved(["a", "b"])
+    result = {"output": "done", "steps_executed": [entry for _, entry in unsaved["progress_items"]]}
+    clock.advance(1)
+    assert store.finish(job["job_id"], token, status="completed", result=result, error=None, error_message=None,
+                        **unsaved) is True
+    record = store.get(job["job_id"])
+    assert record["result"] == result and record["status"] == "completed"
+    assert record["progress"] == {"current_step": "b", "steps_completed": 2, "total_steps": 2,
+                                  "last_updated": "2027-01-15T08:00:01.000Z"}
+    assert store.steps(job["job_id"]) == result["steps_executed"]
+    assert store.step_records(job["job_id"]) == dict(unsaved["step_records"])
+    assert store.usage(job["job_id"]) == unsaved["usage"]
+    assert [(name, data) for _, name, data in store.events(job["job_id"])] == [
+        ("step.completed", {"step_id": "a"}), ("step.completed", {"step_id": "b"}),
+        ("job.completed", {"status": "completed"})]
+
+
+def test_finish_with_unsaved_progress_whose_reply_was_lost_stores_it_once(make_store, breaking_proxy, store):
+    job = new_job(store, webhook_url=HOOK)
+    token = drive(store, job["job_id"], "processing")
+    store.finish(str(uuid.uuid4()), "x", status="failed", result=None, error=None, error_message=None)
+    unsaved = _unsaved(["a", "b"])
+    proxy = breaking_proxy(b"EVALSHA", "reply")
+    assert make_store(proxy.port).finish(job["job_id"], token, status="completed", result={"ok": True}, error=None,
+                                         error_message=None, **unsaved) is True
+    assert proxy.fired.is_set()
+    assert store.steps(job["job_id"]) == [entry for _, entry in unsaved["progress_items"]]
+    assert store.usage(job["job_id"]) == unsaved["usage"]
+    assert [name for _, name, _ in store.events(job["job_id"])] == ["step.completed"] * 2 + ["job.completed"]
+
+
 @pytest.mark.parametrize("status, event", [("failed", "workflow.failed"), ("cancelled", "workflow.cancelled")])
 def test_finish_failed_or_cancelled_without_webhook(store, clock, assert_indexed, status, event):
     job = new_job(store)
