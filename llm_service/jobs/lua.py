@@ -18,6 +18,8 @@ Key names are built inside the scripts from the prefix (single-instance Redis, n
 """
 from __future__ import annotations
 
+from typing import Mapping, Sequence
+
 _ISO_MS = r"""
 local function iso_ms(s)
   local y, mo, d, h, mi, se, frac = string.match(s, '^(%d%d%d%d)-(%d%d)-(%d%d)T(%d%d):(%d%d):(%d%d)%.?(%d*)Z$')
@@ -576,18 +578,31 @@ end
 
 # Create a job in one round trip. KEYS: job hash, all index, queued index, user index (or ''), users set, idempotency
 # key (or ''). ARGV: job id, score, hash TTL seconds, user id ('' = none), idempotency key TTL ms, request fingerprint,
-# key prefix, then field/value pairs (values JSON-encoded). Returns 1, or 0 when the id exists, or
-# {job id, fingerprint} when the idempotency key already names a job that still exists (a key whose job was deleted
-# is taken over). The key and the job are written together, so of concurrent requests with one key exactly one
-# creates a job, and a re-sent call finds its own job id. Arguments are validated in Python first, so no command
-# here can fail midway.
-CREATE = _NAMED_JOB + r"""
+# key prefix, then the JSON-encoded values of the fields that vary per job, in record order. The field names, and the
+# values every new job starts with (status, counters, nulls), are part of the script (see ``create_script``): half
+# the record is the same for every job, and packing ~95 arguments (redis-py does it in Python, one by one) and
+# encoding them was over half of the call's client CPU in the API. Returns 1, or 0 when the id exists, or {job id,
+# fingerprint} when the idempotency key already names a job that still exists (a key whose job was deleted is taken
+# over). The key and the job are written together, so of concurrent requests with one key exactly one creates a
+# job, and a re-sent call finds its own job id. Arguments are validated in Python first, so no command here can fail
+# midway.
+_CREATE = _NAMED_JOB + r"""
 if KEYS[6] ~= '' then
   local named = named_job(KEYS[6], ARGV[7])
   if named then return named end
 end
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 8))
+local fields, n = {}, 8
+for i, name in ipairs(FIELDS) do
+  fields[2 * i - 1] = name
+  local fixed = FIXED[i]
+  if fixed == nil then
+    fixed = ARGV[n]
+    n = n + 1
+  end
+  fields[2 * i] = fixed
+end
+redis.call('HSET', KEYS[1], unpack(fields))
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
@@ -598,6 +613,20 @@ end
 if KEYS[6] ~= '' then redis.call('SET', KEYS[6], ARGV[1] .. '|' .. ARGV[6], 'PX', ARGV[5]) end
 return 1
 """
+
+
+def _lua_string(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n").replace("\r", "\\r") + "'"
+
+
+def create_script(fields: Sequence[str], fixed: Mapping[str, str]) -> str:
+    """The create script for a record layout: ``fields`` every hash field in the order it is written, ``fixed`` the
+    encoded value of those that are the same for every new job (the others come from ARGV, in ``fields`` order)."""
+    names = ", ".join(_lua_string(name) for name in fields)
+    constants = ", ".join(f"[{index}] = {_lua_string(fixed[name])}"
+                          for index, name in enumerate(fields, 1) if name in fixed)
+    return f"local FIELDS = {{{names}}}\nlocal FIXED = {{{constants}}}\n" + _CREATE
+
 
 # The retention purge, one batch per call: ARGV[1] prefix, ARGV[2] the exclusive upper score ("(<epoch>"), ARGV[3]
 # the batch size. Removes the oldest jobs created before the window from everything (as DELETE does); returns how

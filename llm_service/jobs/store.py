@@ -130,6 +130,14 @@ def _text(value: Any) -> Any:
     return value.decode("utf-8") if isinstance(value, bytes) else value
 
 
+# What create() writes that is the same for every new job (the store-owned defaults: counters, nulls, "queued"),
+# JSON-encoded once; these values live in the create script (lua.create_script), only the others travel per call.
+_PER_JOB_FIELDS = CALLER_FIELDS | {"celery_task_id", "created_at", "queued_at", "updated_at"}
+_FIXED_ENCODED = {key: _enc(value)
+                  for key, value in RECORD_DEFAULTS.items() if key not in _PER_JOB_FIELDS}
+_PER_JOB_ORDER = tuple(key for key in RECORD_DEFAULTS if key not in _FIXED_ENCODED)
+
+
 def _dec(raw: Any) -> Any:
     return None if raw is None else decode(_text(raw))
 
@@ -215,7 +223,7 @@ class JobStore:
         self._retention_days = retention_days
         self._record_ttl = math.ceil((retention_days + 1) * _DAY)  # whole seconds, for EXPIRE
         self._clock = clock
-        self._create = redis_client.register_script(lua.CREATE)
+        self._create = redis_client.register_script(lua.create_script(tuple(RECORD_DEFAULTS), _FIXED_ENCODED))
         self._idempotent_job = redis_client.register_script(lua.IDEMPOTENT_JOB)
         self._claim = redis_client.register_script(lua.CLAIM)
         self._save_progress = redis_client.register_script(lua.SAVE_PROGRESS)
@@ -274,17 +282,17 @@ class JobStore:
         """
         now_ms, now = self._now()
         fields = self._new_record(record, now)
-        encoded = {key: _enc(value) for key, value in fields.items()}  # ValueError/TypeError before any write
+        per_job = [_enc(fields[key]) for key in _PER_JOB_ORDER]  # ValueError/TypeError before any write
+        encoded = {**_FIXED_ENCODED, **dict(zip(_PER_JOB_ORDER, per_job))}
         job_id, user_id = fields["job_id"], fields["user_id"]
         key = self._k.job(job_id)
         score = repr(now_ms / 1000)
-        pairs = [item for pair in encoded.items() for item in pair]
         keys = [key, self._k.all, self._k.status("queued"), self._k.user(user_id) if user_id else "", self._k.users,
                 self._k.idempotency(idempotency.name) if idempotency else ""]
         once = [_ms(idempotency.ttl_seconds), idempotency.fingerprint] if idempotency else [0, ""]
         try:
             created = self._create(keys=keys, args=[job_id, score, self._record_ttl,
-                                                   user_id or "", *once, self._k.p, *pairs])
+                                                   user_id or "", *once, self._k.p, *per_job])
         except _UNAVAILABLE as exc:
             return self._settle_interrupted_create(key, encoded, exc)
         except redis.exceptions.ResponseError:

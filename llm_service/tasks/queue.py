@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import logging
+import threading
+from typing import Any
 
+import redis
 from celery import Celery
-from kombu.exceptions import ChannelError
+from kombu import serialization
+from kombu.exceptions import ChannelError, OperationalError
 
 from ..jobs.queue import QueueUnavailable
 from .celery_app import WEBHOOK_PRIORITY, WEBHOOK_TASK, WORKFLOW_TASK, broker_priority
@@ -13,10 +17,21 @@ log = logging.getLogger("llm_service.queue")
 
 
 class CeleryJobQueue:
-    def __init__(self, app: Celery) -> None:
+    def __init__(self, app: Celery, *, direct: bool = False) -> None:
+        """``direct``: publish jobs through :class:`DirectPublisher` (the API, where it is most of a submission's
+        publishing cost); the worker keeps ``send_task``, which also links a job it publishes from inside a task
+        to that task (``parent_id``)."""
         self.app = app
+        self._direct = DirectPublisher(app) if direct else None
 
     def enqueue(self, job_id: str, *, priority: int) -> None:
+        if self._direct is not None:
+            try:
+                self._direct.publish(WORKFLOW_TASK, [job_id], task_id=job_id, priority=broker_priority(priority))
+                return
+            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OperationalError, OSError):
+                pass  # Redis unreachable, or every connection of the channel's pool busy: send_task below
+                # reconnects, waits for a connection and retries as its policy says
         self._send(WORKFLOW_TASK, [job_id], task_id=job_id, priority=broker_priority(priority))
 
     def enqueue_webhook(self, job_id: str, event: str, *, attempt: int = 1, countdown: float = 0) -> None:
@@ -58,3 +73,43 @@ class CeleryJobQueue:
                                              "interval_max": 1.0}, **options)
         except Exception as exc:
             raise QueueUnavailable(f"could not publish {name}: {type(exc).__name__}") from exc
+
+
+class DirectPublisher:
+    """Publishes the message ``Celery.send_task`` publishes for a plain call (no countdown, no parent task, the
+    default queue), built by Celery's and kombu's own functions, with one LPUSH on a channel kept open.
+
+    ``send_task`` spends most of its time around the message rather than on it: task routing, configuration
+    look-ups, a producer taken from the pool and given back, kombu's retry wrapper and its queue declaration (a copy
+    of the queue object per call), a Redis client per publish. In the API (gevent) that was 0.3 ms of the 0.5 ms a
+    submission spent publishing, a quarter of its CPU (docs/performance.md, section 4f). The message is the same
+    (``tests/tasks/test_queue.py`` compares it with ``send_task``'s, field by field); Celery's publish signals are
+    not sent, and the service connects none. The channel's Redis pool reconnects by itself; a connection error,
+    or a burst of publishes larger than that pool, leaves the publish to ``send_task`` and its retry policy.
+    """
+
+    def __init__(self, app: Celery) -> None:
+        self.app = app
+        self.queue: str = app.conf.task_default_queue
+        self._lock = threading.Lock()
+        self._connection: Any = None
+        self._channel: Any = None
+
+    def _open_channel(self) -> Any:
+        with self._lock:
+            if self._channel is None:
+                connection = self.app.connection_for_write()
+                # One attempt (kombu would retry for seconds): with Redis down, send_task's own policy decides.
+                connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0)
+                self._connection, self._channel = connection, connection.default_channel
+            return self._channel
+
+    def publish(self, name: str, args: list, *, task_id: str, priority: int) -> None:
+        channel = self._channel or self._open_channel()
+        # What send_task passes for a plain call: no result is kept (ignore_result unset), replies name this thread.
+        headers, properties, body, _ = self.app.amqp.as_task_v2(task_id, name, args, {}, ignore_result=None,
+                                                                reply_to=self.app.thread_oid)
+        content_type, content_encoding, data = serialization.dumps(body, serializer="json")
+        properties["delivery_mode"] = 2  # persistent, as kombu's Producer sends Celery's queues
+        message = channel.prepare_message(data, priority, content_type, content_encoding, headers, properties)
+        channel.basic_publish(message, exchange="", routing_key=self.queue)

@@ -60,6 +60,46 @@ def test_gunicorn_access_log_goes_to_stderr(monkeypatch):
         logging.getLogger("gunicorn.access").handlers[:] = saved
 
 
+def _access_line(logger_class, access_log_format: str, environ: dict) -> str:
+    """The access line ``logger_class`` writes for one request, with gunicorn's own config object."""
+    import io
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from gunicorn.config import Config as GunicornConfig
+
+    cfg = GunicornConfig()
+    cfg.set("accesslog", "-")
+    cfg.set("access_log_format", access_log_format)
+    logger = logger_class(cfg)
+    stream = io.StringIO()
+    logger.access_log.handlers = [logging.StreamHandler(stream)]
+    logger.access_log.propagate = False
+    response = SimpleNamespace(status="202 ACCEPTED", sent=261, headers=[("Location", "/api/v1/status/x")])
+    request = SimpleNamespace(headers=[("X-REQUEST-ID", 'r-"1"'), ("USER-AGENT", 'curl "8"')])
+    logger.access(response, request, environ, timedelta(seconds=1, microseconds=2345))
+    return stream.getvalue()
+
+
+@pytest.mark.parametrize("access_log_format", [None, '%(h)s %(l)s "%(r)s" %(s)s %({x-request-id}i)s %(p)s'])
+def test_gunicorn_access_lines_are_gunicorns_own(monkeypatch, access_log_format):
+    """The access logger builds only the atoms the format names; the line is the one gunicorn's logger writes
+    (quotes escaped, missing values as '-'), and a format with other atoms is gunicorn's own."""
+    from gunicorn.glogging import Logger
+
+    conf = load_gunicorn_conf(monkeypatch)
+    fmt = access_log_format or conf["access_log_format"]
+    environ = {"REMOTE_ADDR": "10.1.2.3", "REQUEST_METHOD": "POST", "RAW_URI": "/api/v1/workflow?a=1",
+               "SERVER_PROTOCOL": "HTTP/1.1", "PATH_INFO": "/api/v1/workflow", "QUERY_STRING": "a=1",
+               "HTTP_USER_AGENT": 'curl "8"'}
+    ours = _access_line(conf["logger_class"], fmt, environ)
+    assert ours == _access_line(Logger, fmt, environ)
+    if access_log_format is None:
+        assert ours == '10.1.2.3 "POST /api/v1/workflow?a=1 HTTP/1.1" 202 261 1002345us "curl \\"8\\""\n'
+    del environ["HTTP_USER_AGENT"], environ["REMOTE_ADDR"]
+    assert _access_line(conf["logger_class"], fmt, environ) == _access_line(Logger, fmt, environ)
+
+
 def test_wsgi_builds_the_app_from_the_environment(monkeypatch, prefix):
     monkeypatch.setenv("LLM_API_SECRET", "wsgi-secret-0123456789")
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/15")

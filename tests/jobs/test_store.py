@@ -90,6 +90,16 @@ def test_create_writes_hash_indexes_and_expiry(store, r, prefix, clock):
     assert r.smembers(f"{prefix}:jobs:users") in ({b"u1"}, {"u1"})
 
 
+def test_create_writes_every_field_as_the_json_of_the_returned_record(store, r, prefix):
+    """The values every new job starts with live in the create script, the rest travel per call: together they
+    must be exactly the returned record, field for field, in record order."""
+    job = new_job(store, user_id="u1", input_data={"a": [1, 2.5, None]}, priority=3, webhook_url=HOOK)
+    stored = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+              for k, v in r.hgetall(f"{prefix}:job:{job['job_id']}").items()}
+    assert stored == {key: json.dumps(value, ensure_ascii=False, separators=(",", ":")) for key, value in job.items()}
+    assert list(job) == list(RECORD_DEFAULTS)
+
+
 @pytest.mark.parametrize("fields, message", [
     ({"workflow_name": ""}, "workflow_name"),
     ({"workflow_name": "wf", "priority": 11}, "priority"),

@@ -1,10 +1,12 @@
 """The Celery-backed queue's broker backlog count, against a real Redis broker (db 14, a queue of its own)."""
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
 import redis
+from kombu import pools
 
 from llm_service.config import Config
 from llm_service.tasks.celery_app import make_celery
@@ -19,6 +21,7 @@ def queue():
     app = make_celery(Config(redis_url=BROKER, celery_queue=name))
     yield CeleryJobQueue(app)
     app.pool.force_close_all()
+    pools.reset()  # kombu keeps one pool per broker URL for every app: the next test's app must not get it closed
     client = redis.Redis.from_url(BROKER)
     keys = list(client.scan_iter(match=f"{name}*"))
     if keys:
@@ -38,3 +41,43 @@ def test_backlog_is_unknown_when_the_broker_is_down():
     queue.app.conf.broker_connection_max_retries = 0
     queue.app.conf.broker_connection_timeout = 0.5
     assert queue.backlog() is None
+
+
+def _pushed(client: redis.Redis, name: str) -> list[tuple[str, dict]]:
+    """Every message in the queue's priority lists, as (list key, message without its random delivery tag)."""
+    found = []
+    for key in sorted(client.scan_iter(match=f"{name}*")):
+        for raw in client.lrange(key, 0, -1):
+            message = json.loads(raw)
+            assert len(message["properties"].pop("delivery_tag")) == 36
+            found.append((key.decode(), message))
+    return found
+
+
+@pytest.mark.parametrize("priority", [0, 5, 10])
+def test_the_direct_publisher_sends_what_send_task_sends(queue, priority):
+    """The API's publisher builds the message itself: it must be send_task's, key for key and in the same list."""
+    client = redis.Redis.from_url(BROKER)
+    name = queue.app.conf.task_default_queue
+    job_id = str(uuid.uuid4())
+    queue.enqueue(job_id, priority=priority)  # send_task
+    by_celery = _pushed(client, name)
+    client.delete(*[key for key, _ in by_celery])
+    direct = CeleryJobQueue(queue.app, direct=True)
+    direct.enqueue(job_id, priority=priority)
+    assert _pushed(client, name) == by_celery
+    assert json.dumps(_pushed(client, name)) == json.dumps(by_celery)  # the same key order too
+    assert by_celery[0][1]["headers"]["id"] == job_id
+    direct._direct._connection.release()
+    client.close()
+
+
+def test_the_direct_publisher_falls_back_to_send_task_after_a_connection_error(queue, monkeypatch):
+    direct = CeleryJobQueue(queue.app, direct=True)
+
+    def refuse(*args, **kwargs):
+        raise redis.exceptions.ConnectionError("Connection refused")
+
+    monkeypatch.setattr(direct._direct, "publish", refuse)
+    direct.enqueue(str(uuid.uuid4()), priority=3)
+    assert queue.backlog() == 1
