@@ -42,7 +42,7 @@ bench: setup  ## benchmarks (figures as ratios to baselines measured in the same
 	scripts/ensure-redis
 	$(BIN)/python -m bench.engine_overhead
 	$(BIN)/python -m bench.service_throughput
-	$(BIN)/python -m bench.api_cpu
+	$(BIN)/python -m bench.cpu_targets
 	$(BIN)/python -m bench.fanout
 	$(BIN)/python -m bench.scaling
 	$(BIN)/python -m bench.progress

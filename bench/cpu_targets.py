@@ -10,10 +10,10 @@ ratios to baselines measured in the same run, and never fails on a time.
   from Redis). And the burst's wall time against one job's alone (median of ``--single`` runs, same workers).
 
 Rounds alternate raw and ours, and each ratio is taken per round; the medians are printed with every round's
-value. Targets (issue 12): worker CPU per job <= 5x the raw task, API CPU per submit <= 1x the raw task, fan-out
+value, except the API's, which is pooled over all rounds (a burst's API CPU is a few clock ticks). Targets (issue 12): worker CPU per job <= 5x the raw task, API CPU per submit <= 1x the raw task, fan-out
 wall <= 1.4x one job.
 
-Run: ``.venv/bin/python -m bench.cpu_targets`` (about 40 s); ``--rounds 5`` for steadier medians.
+Run: ``.venv/bin/python -m bench.cpu_targets`` (about 50 s); ``--rounds 9`` for steadier medians.
 """
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=100, help="emergency_contacts jobs per burst (default 100)")
     parser.add_argument("--raw-jobs", type=int, default=500, help="no-op tasks per raw burst (default 500)")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--single", type=int, default=3, help="single-job runs per round (median)")
     parser.add_argument("--latency-ms", type=float, default=200)
     parser.add_argument("--pool", default="eventlet", choices=("eventlet", "gevent", "threads"))
@@ -108,11 +108,17 @@ def report(args: argparse.Namespace, rounds: list) -> None:
               f"{burst.wall * 1000:>6.0f}ms{burst.failed:>8}")
     labels = {"worker": "worker CPU per job / raw task", "api": "API CPU per submit / raw task",
               "fanout": "fan-out wall / one job"}
+    # /proc counts CPU in clock ticks (10 ms): 100 submissions at about 1.5 ms each are 15 ticks, so one burst's API
+    # figure moves by 0.1 ms per tick. Pooled over every round it is as precise as the worker's.
+    pooled_api = sum(burst.cpu.get("api", 0.0) for _, _, burst in rounds) / sum(b.jobs for _, _, b in rounds)
+    pooled_raw = sum(raw.cpu.get("worker", 0.0) for raw, _, _ in rounds) / sum(r.jobs for r, _, _ in rounds)
+    rows["api"] = [pooled_api / pooled_raw]
     for key, label in labels.items():
         values = rows[key]
         verdict = "met" if statistics.median(values) <= TARGETS[key] else "not met"
-        print(f"  {label:<32} {statistics.median(values):5.2f}x  (rounds: "
-              f"{', '.join(f'{v:.2f}' for v in values)}); target <= {TARGETS[key]:g}x: {verdict}")
+        how = (f"all rounds pooled: {pooled_api * 1000:.2f} ms / {pooled_raw * 1000:.2f} ms" if key == "api"
+               else "median of rounds: " + ", ".join(f"{v:.2f}" for v in values))
+        print(f"  {label:<32} {statistics.median(values):5.2f}x  ({how}); target <= {TARGETS[key]:g}x: {verdict}")
 
 
 if __name__ == "__main__":
