@@ -127,6 +127,15 @@ class Workflow:
     def total_steps(self) -> int:
         return sum(1 for _ in self.walk())
 
+    @cached_property
+    def top_level_needs(self) -> dict[str, set[str]]:
+        """For each top-level step, the earlier ones it waits for (``scheduling.dependencies``), worked out once
+        per loaded definition instead of once per run (the engine keeps definitions until their file changes).
+        Callers must not change the sets."""
+        from .scheduling import dependencies  # scheduling reads this module's Step, so it is imported late
+
+        return dependencies(self.steps)
+
     def with_input_defaults(self, input_data: dict) -> dict:
         """``input_data`` with each declared input's default filled in where it was not given."""
         for declared in self.inputs or ():

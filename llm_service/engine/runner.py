@@ -227,7 +227,8 @@ class Run:
 
     def run_dependencies(self, steps: list[Step], cancel: CancelToken) -> None:
         width = max(1, min(self.tools.limits.parallel_max_width, len(steps)))
-        self._run_graph(steps, dependencies(steps), width, cancel)
+        needs = self.workflow.top_level_needs if steps is self.workflow.steps else dependencies(steps)
+        self._run_graph(steps, needs, width, cancel)
 
     def _run_graph(self, steps: list[Step], needs: dict[str, set[str]], width: int, cancel: CancelToken) -> None:
         _Graph(self, steps, needs, width, cancel).execute()
