@@ -11,8 +11,9 @@ data (cjson would alter floats and escape ``/``).
 Retried calls: redis-py re-sends a command after a connection error, so a script whose reply was lost may run twice.
 A transition that hands the caller a duty (finish -> enqueue the webhook, requeue -> republish the task) leaves a
 receipt, ``P:job:<id>:receipt`` = ``<nonce>|<reply>``; the re-sent call finds its own nonce and answers as the first
-run did, instead of "someone else did it", which would leave the duty to nobody. A claim is recognised by its token
-(unique per call); list appends by finding their own entries at the list's tail.
+run did, instead of "someone else did it", which would leave the duty to nobody. A progress batch leaves one too,
+so its re-send is recognised whole. A claim is recognised by its token (unique per call); list appends by finding
+their own entries at the list's tail.
 
 Key names are built inside the scripts from the prefix (single-instance Redis, not Redis Cluster).
 """
@@ -294,9 +295,15 @@ SAVE_PROGRESS = _JOB_PRELUDE + _EXECUTION_WRITES + r"""
 return save_progress(ARGV[7], ARGV[8], ARGV[9])
 """
 
-# ARGV[7] token (JSON), then the batch from ARGV[8] (``save_batch``). Returns 1.
+# ARGV[7] token (JSON), then the batch from ARGV[8] (``save_batch``). Returns 1. A batch applied under the token
+# leaves a receipt: re-sent (its reply lost), it is recognised whole, where the per-item checks would only know
+# its last entry and push the others again. Nothing else is waiting on the receipt then: only this execution
+# writes while the job is processing, and its finish comes after its last batch.
 SAVE_BATCH = _JOB_PRELUDE + _EXECUTION_WRITES + r"""
+if earlier_reply() then return 1 end
+local applied = running_under(ARGV[7])
 save_batch(ARGV[7], 8)
+if applied then give_receipt('1') end
 return 1
 """
 

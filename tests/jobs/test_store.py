@@ -407,6 +407,23 @@ def test_finish_with_unsaved_progress_whose_reply_was_lost_stores_it_once(make_s
     assert [name for _, name, _ in store.events(job["job_id"])] == ["step.completed"] * 2 + ["job.completed"]
 
 
+def test_progress_batch_whose_reply_was_lost_is_stored_once(make_store, breaking_proxy, store):
+    """redis-py re-sends the whole batch; every step entry of it (not only the last) must be recognised."""
+    job = new_job(store)
+    token = drive(store, job["job_id"], "processing")
+    store.save_progress_batch(str(uuid.uuid4()), "x", [({"current_step": "x"}, None)])  # loads the script
+    unsaved = _unsaved(["a", "b", "c"])
+    proxy = breaking_proxy(b"EVALSHA", "reply")
+    make_store(proxy.port).save_progress_batch(job["job_id"], token, unsaved["progress_items"],
+                                               records=unsaved["step_records"], events=unsaved["events"])
+    assert proxy.fired.is_set()
+    assert store.steps(job["job_id"]) == [entry for _, entry in unsaved["progress_items"]]
+    assert [name for _, name, _ in store.events(job["job_id"])] == ["step.completed"] * 3
+    assert store.get(job["job_id"])["progress"]["current_step"] == "c"
+    assert store.finish(job["job_id"], token, status="completed", result={"ok": True}, error=None,
+                        error_message=None) is True  # the batch's receipt does not stand in for the finish's
+
+
 @pytest.mark.parametrize("status, event", [("failed", "workflow.failed"), ("cancelled", "workflow.cancelled")])
 def test_finish_failed_or_cancelled_without_webhook(store, clock, assert_indexed, status, event):
     job = new_job(store)
