@@ -113,6 +113,9 @@ class RecordingQueue:
         self.worker_count: int | None = 1
         self.waiting: int | None = None  # what backlog() answers (None = unknown)
 
+    def pending_push(self, job_id: str, *, priority: int) -> None:
+        return None  # publishes through enqueue
+
     def enqueue(self, job_id: str, *, priority: int) -> None:
         self._check()
         self.jobs.append((job_id, priority))

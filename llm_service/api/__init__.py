@@ -33,7 +33,7 @@ def _default_queue(config: Config) -> JobQueue:
     except ImportError as exc:
         log.warning("Celery queue unavailable (%s): submissions will answer 503", exc)
         return UnavailableQueue(f"the Celery queue could not be loaded: {exc}")
-    return CeleryJobQueue(make_celery(config), direct=True)
+    return CeleryJobQueue(make_celery(config), direct=True, store_redis_url=config.redis_url)
 
 
 def create_app(config: Config | None = None, *, services: Services | None = None,

@@ -9,6 +9,9 @@ class UnavailableQueue:
     def __init__(self, reason: str) -> None:
         self.reason = reason
 
+    def pending_push(self, job_id: str, *, priority: int) -> None:
+        return None  # publishes through enqueue
+
     def enqueue(self, job_id: str, *, priority: int) -> None:
         raise QueueUnavailable(self.reason)
 

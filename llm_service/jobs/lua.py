@@ -584,8 +584,10 @@ end
 """
 
 # Create a job in one round trip. KEYS: job hash, all index, queued index, user index (or ''), users set, idempotency
-# key (or ''). ARGV: job id, score, hash TTL seconds, user id ('' = none), idempotency key TTL ms, request fingerprint,
-# key prefix, then the JSON-encoded values of the fields that vary per job, in record order. The field names, and the
+# key (or ''), the broker list the job's message goes to (or ''). ARGV: job id, score, hash TTL seconds, user id
+# ('' = none), idempotency key TTL ms, request fingerprint, key prefix, the job's broker message (pushed only when
+# the job is created, so a re-sent call or a taken idempotency key publishes nothing), then the JSON-encoded values
+# of the fields that vary per job, in record order. The field names, and the
 # values every new job starts with (status, counters, nulls), are part of the script (see ``create_script``): half
 # the record is the same for every job, and packing ~95 arguments (redis-py does it in Python, one by one) and
 # encoding them was over half of the call's client CPU in the API. Returns 1, or 0 when the id exists, or {job id,
@@ -599,7 +601,7 @@ if KEYS[6] ~= '' then
   if named then return named end
 end
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-local fields, n = {}, 8
+local fields, n = {}, 9
 for i, name in ipairs(FIELDS) do
   fields[2 * i - 1] = name
   local fixed = FIXED[i]
@@ -618,6 +620,7 @@ if ARGV[4] ~= '' then
   redis.call('SADD', KEYS[5], ARGV[4])
 end
 if KEYS[6] ~= '' then redis.call('SET', KEYS[6], ARGV[1] .. '|' .. ARGV[6], 'PX', ARGV[5]) end
+if KEYS[7] ~= '' then redis.call('LPUSH', KEYS[7], ARGV[8]) end
 return 1
 """
 

@@ -271,7 +271,8 @@ class JobStore:
             return False
 
     @_translating_outages
-    def create(self, record: dict, *, idempotency: IdempotencyKey | None = None) -> dict:
+    def create(self, record: dict, *, idempotency: IdempotencyKey | None = None,
+               message: tuple[str, str] | None = None) -> dict:
         """Store a new queued job (hash, indexes and expiry in one Lua call) and return the full record.
 
         The caller supplies the fields in :data:`CALLER_FIELDS` (``workflow_name`` required, ``job_id`` generated
@@ -279,6 +280,8 @@ class JobStore:
         bad types and values that are not JSON-serialisable raise ValueError before anything is written; an
         existing id raises :class:`DuplicateJob`. With ``idempotency``, a key that already names an existing job
         raises :class:`IdempotencyKeyTaken` and nothing is written; otherwise the key is remembered with the job.
+        ``message`` (``(Redis list, payload)``, from ``JobQueue.pending_push``) is pushed in the same call, only
+        when this call creates the job: the job is then published too.
         """
         now_ms, now = self._now()
         fields = self._new_record(record, now)
@@ -287,12 +290,13 @@ class JobStore:
         job_id, user_id = fields["job_id"], fields["user_id"]
         key = self._k.job(job_id)
         score = repr(now_ms / 1000)
+        queue_list, payload = message or ("", "")
         keys = [key, self._k.all, self._k.status("queued"), self._k.user(user_id) if user_id else "", self._k.users,
-                self._k.idempotency(idempotency.name) if idempotency else ""]
+                self._k.idempotency(idempotency.name) if idempotency else "", queue_list]
         once = [_ms(idempotency.ttl_seconds), idempotency.fingerprint] if idempotency else [0, ""]
         try:
             created = self._create(keys=keys, args=[job_id, score, self._record_ttl,
-                                                   user_id or "", *once, self._k.p, *per_job])
+                                                   user_id or "", *once, self._k.p, payload, *per_job])
         except _UNAVAILABLE as exc:
             return self._settle_interrupted_create(key, encoded, exc)
         except redis.exceptions.ResponseError:

@@ -4,10 +4,12 @@ from __future__ import annotations
 import logging
 import threading
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import redis
 from celery import Celery
 from kombu import serialization
+from kombu.utils import json as kombu_json
 from kombu.exceptions import ChannelError, OperationalError
 
 from ..jobs.queue import QueueUnavailable
@@ -17,12 +19,27 @@ log = logging.getLogger("llm_service.queue")
 
 
 class CeleryJobQueue:
-    def __init__(self, app: Celery, *, direct: bool = False) -> None:
+    def __init__(self, app: Celery, *, direct: bool = False, store_redis_url: str | None = None) -> None:
         """``direct``: publish jobs through :class:`DirectPublisher` (the API, where it is most of a submission's
         publishing cost); the worker keeps ``send_task``, which also links a job it publishes from inside a task
-        to that task (``parent_id``)."""
+        to that task (``parent_id``). ``store_redis_url``: the job store's Redis; when the broker is that same
+        Redis, :meth:`pending_push` lets the store publish a new job in the call that creates it."""
         self.app = app
         self._direct = DirectPublisher(app) if direct else None
+        self._same_redis = store_redis_url is not None and same_redis(app.conf.broker_url, store_redis_url)
+
+    def pending_push(self, job_id: str, *, priority: int) -> tuple[str, str] | None:
+        """The job's message as ``(Redis list, payload)`` when the job store may push it itself, atomically with
+        creating the job (see :class:`llm_service.jobs.queue.JobQueue`): only in the API (``direct``) and when the
+        broker is the job store's Redis (``same_redis``). None otherwise, or when the broker cannot be reached
+        (then :meth:`enqueue` decides, with its retries)."""
+        if self._direct is None or not self._same_redis:
+            return None
+        try:
+            return self._direct.pending_push(WORKFLOW_TASK, [job_id], task_id=job_id,
+                                             priority=broker_priority(priority))
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OperationalError, OSError):
+            return None
 
     def enqueue(self, job_id: str, *, priority: int) -> None:
         if self._direct is not None:
@@ -75,6 +92,21 @@ class CeleryJobQueue:
             raise QueueUnavailable(f"could not publish {name}: {type(exc).__name__}") from exc
 
 
+def same_redis(first: str, second: str) -> bool:
+    """Whether two Redis URLs name the same server and database (scheme, host, port, db, user, password). Two
+    spellings of one host (``localhost``, ``127.0.0.1``) count as different: the job is then published after its
+    creation, as with any other broker."""
+    def identity(url: str) -> tuple:
+        parts = urlsplit(url)
+        db = parts.path.strip("/") or parse_qs(parts.query).get("db", ["0"])[0]
+        return (parts.scheme, (parts.hostname or "localhost").lower(), parts.port or 6379, str(int(db or 0)),
+                parts.username, parts.password)
+    try:
+        return first.startswith(("redis://", "rediss://")) and identity(first) == identity(second)
+    except ValueError:  # an unparsable port or db: not provably the same
+        return False
+
+
 class DirectPublisher:
     """Publishes the message ``Celery.send_task`` publishes for a plain call (no countdown, no parent task, the
     default queue), built by Celery's and kombu's own functions, with one LPUSH on a channel kept open.
@@ -104,12 +136,28 @@ class DirectPublisher:
                 self._connection, self._channel = connection, connection.default_channel
             return self._channel
 
-    def publish(self, name: str, args: list, *, task_id: str, priority: int) -> None:
-        channel = self._channel or self._open_channel()
+    def _message(self, channel: Any, name: str, args: list, task_id: str, priority: int) -> dict:
         # What send_task passes for a plain call: no result is kept (ignore_result unset), replies name this thread.
         headers, properties, body, _ = self.app.amqp.as_task_v2(task_id, name, args, {}, ignore_result=None,
                                                                 reply_to=self.app.thread_oid)
         content_type, content_encoding, data = serialization.dumps(body, serializer="json")
         properties["delivery_mode"] = 2  # persistent, as kombu's Producer sends Celery's queues
-        message = channel.prepare_message(data, priority, content_type, content_encoding, headers, properties)
-        channel.basic_publish(message, exchange="", routing_key=self.queue)
+        return channel.prepare_message(data, priority, content_type, content_encoding, headers, properties)
+
+    def publish(self, name: str, args: list, *, task_id: str, priority: int) -> None:
+        channel = self._channel or self._open_channel()
+        channel.basic_publish(self._message(channel, name, args, task_id, priority), exchange="",
+                              routing_key=self.queue)
+
+    def pending_push(self, name: str, args: list, *, task_id: str, priority: int) -> tuple[str, str] | None:
+        """``(Redis list, payload)``: the LPUSH :meth:`publish` would send, for someone else to send (the job
+        store's create script, in the same atomic call). None when kombu would send more than that one LPUSH (a
+        queue with an expiry, a global key prefix), so the caller publishes as usual."""
+        channel = self._channel or self._open_channel()
+        if getattr(channel, "global_keyprefix", "") or self.queue in (getattr(channel, "_expires", None) or {}):
+            return None
+        message = self._message(channel, name, args, task_id, priority)
+        # kombu's own steps of basic_publish to the default exchange: augment, choose the priority list, encode
+        channel._inplace_augment_message(message, "", self.queue)
+        key = channel._q_for_pri(self.queue, channel._get_message_priority(message, reverse=False))
+        return key, kombu_json.dumps(message)

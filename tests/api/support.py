@@ -56,6 +56,9 @@ class FakeQueue:
         self.fail_webhooks = False
         self.worker_count: int | None = 1
 
+    def pending_push(self, job_id: str, *, priority: int) -> None:
+        return None  # publishes through enqueue
+
     def enqueue(self, job_id: str, *, priority: int) -> None:
         if self.fail_enqueue:
             raise QueueUnavailable("broker down")

@@ -230,6 +230,35 @@ def test_concurrent_claims_have_exactly_one_winner(make_store):
     assert sorted(j for w in won for j in w) == sorted(job_ids)
 
 
+# ------------------------------------------------------------------------------------------------------ publish on create
+
+def test_create_with_a_message_pushes_it_once_with_the_job(store, r, prefix):
+    queue_list = f"{prefix}:test-queue"
+    job = store.create({"workflow_name": "wf"}, message=(queue_list, '{"job": 1}'))
+    assert r.lrange(queue_list, 0, -1) in ([b'{"job": 1}'], ['{"job": 1}'])
+    assert store.get(job["job_id"])["status"] == "queued"
+
+
+def test_create_refused_for_its_idempotency_key_publishes_nothing(store, r, prefix):
+    queue_list = f"{prefix}:test-queue"
+    key = IdempotencyKey(name="k", fingerprint="f", ttl_seconds=60)
+    first = store.create({"workflow_name": "wf"}, idempotency=key, message=(queue_list, "first"))
+    with pytest.raises(IdempotencyKeyTaken) as taken:
+        store.create({"workflow_name": "wf"}, idempotency=key, message=(queue_list, "second"))
+    assert taken.value.job_id == first["job_id"]
+    assert r.llen(queue_list) == 1
+
+
+def test_create_with_a_message_whose_reply_is_lost_publishes_once(make_store, breaking_proxy, store, r, prefix):
+    queue_list = f"{prefix}:test-queue"
+    new_job(store)  # loads the script
+    proxy = breaking_proxy(b"EVALSHA", "reply")
+    job = make_store(proxy.port).create({"workflow_name": "wf"}, message=(queue_list, "only once"))
+    assert proxy.fired.is_set()
+    assert store.get(job["job_id"])["status"] == "queued"
+    assert r.llen(queue_list) == 1
+
+
 # ------------------------------------------------------------------------------------------------------ re-sent commands
 
 def test_claim_whose_reply_was_lost_is_still_claimed_on_retry(make_store, breaking_proxy, store, assert_indexed):

@@ -9,6 +9,7 @@ import redis
 from kombu import pools
 
 from llm_service.config import Config
+from llm_service.jobs import JobStore
 from llm_service.tasks.celery_app import make_celery
 from llm_service.tasks.queue import CeleryJobQueue
 
@@ -81,3 +82,36 @@ def test_the_direct_publisher_falls_back_to_send_task_after_a_connection_error(q
     monkeypatch.setattr(direct._direct, "publish", refuse)
     direct.enqueue(str(uuid.uuid4()), priority=3)
     assert queue.backlog() == 1
+
+
+@pytest.mark.parametrize("priority", [0, 7])
+def test_a_job_published_by_its_create_call_carries_send_tasks_message(queue, priority, redis_prefix):
+    """Where the broker is the store's Redis the create script pushes the message: it must be send_task's."""
+    client = redis.Redis.from_url(BROKER)
+    name = queue.app.conf.task_default_queue
+    job_id = str(uuid.uuid4())
+    queue.enqueue(job_id, priority=priority)  # send_task
+    by_celery = _pushed(client, name)
+    client.delete(*[key for key, _ in by_celery])
+    api_queue = CeleryJobQueue(queue.app, direct=True, store_redis_url=BROKER)
+    push = api_queue.pending_push(job_id, priority=priority)
+    assert push is not None
+    store = JobStore(client, prefix=redis_prefix)
+    store.create({"job_id": job_id, "workflow_name": "wf"}, message=push)
+    assert json.dumps(_pushed(client, name)) == json.dumps(by_celery)
+    assert queue.backlog() == 1
+    store.delete([job_id])
+    api_queue._direct._connection.release()
+    client.close()
+
+
+@pytest.mark.parametrize("store_url, same", [
+    (BROKER, True), ("redis://127.0.0.1/14", True), ("redis://localhost:6379/14", False),
+    ("redis://127.0.0.1:6379/13", False),
+    ("redis://127.0.0.1:6380/14", False), ("redis://:secret@127.0.0.1:6379/14", False), (None, False)])
+def test_only_a_store_on_the_brokers_redis_publishes_on_create(queue, store_url, same):
+    api_queue = CeleryJobQueue(queue.app, direct=True, store_redis_url=store_url)
+    assert (api_queue.pending_push(str(uuid.uuid4()), priority=0) is not None) is same
+    assert CeleryJobQueue(queue.app, store_redis_url=store_url).pending_push(str(uuid.uuid4()), priority=0) is None
+    if api_queue._direct._connection is not None:
+        api_queue._direct._connection.release()

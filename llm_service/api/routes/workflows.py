@@ -90,20 +90,25 @@ def check_webhook_url(ctx: ApiContext, url: str | None) -> None:
 
 def create_and_enqueue(ctx: ApiContext, body: dict, workflow: Workflow, idempotency: IdempotencyKey | None = None,
                        *, extra: dict | None = None, reuse: dict[str, dict] | None = None) -> dict:
-    """Store the job as queued, then publish it; if publishing fails the record is removed again, so a 503 leaves
-    nothing behind (the store write itself is all-or-nothing, and an idempotency key naming a removed job is free
+    """Store the job as queued and publish it: in one call where the queue allows (``JobQueue.pending_push``),
+    else one after the other, and if publishing fails the record is removed again, so a 503 leaves nothing behind (the store write itself is all-or-nothing, and an idempotency key naming a removed job is free
     again). Raises IdempotencyKeyTaken when the key already names a job. Each job keeps its steps' fingerprints,
     so a later re-run can tell whether recorded outputs still match; ``reuse`` (a re-run's records) is written
     before the job is published, ``extra`` adds record fields."""
     job_id = str(uuid.uuid4())
     fingerprints = step_fingerprints(workflow, ctx.services.engine.prompts)
+    # Published by the create call itself where the broker is the store's Redis; a re-run's reused records must be
+    # written before any worker can see the job, so re-runs publish afterwards.
+    message = None if reuse else ctx.queue.pending_push(job_id, priority=body["priority"])
     record = ctx.store.create({
         "job_id": job_id, "workflow_name": body["workflow_name"], "workflow_version": workflow.version,
         "priority": body["priority"], "user_id": body["user_id"], "username": body["username"],
         "action": body["action"], "input_data": body["input_data"], "webhook_url": body["webhook_url"],
         "webhook_secret": body["webhook_secret"], "debug_mode": body["debug_mode"],
         "step_fingerprints": fingerprints, "definition_hash": definition_hash(fingerprints), **(extra or {}),
-    }, idempotency=idempotency)
+    }, idempotency=idempotency, message=message)
+    if message is not None:
+        return record
     try:
         ctx.store.set_reused_records(job_id, reuse or {})
         ctx.queue.enqueue(job_id, priority=body["priority"])
