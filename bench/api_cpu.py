@@ -30,10 +30,10 @@ from pathlib import Path
 import redis
 
 from bench.harness import (
-    DEFAULT_REDIS_URL,
     ONE_STEP,
     ONE_STEP_DEFINITION,
     REPO,
+    add_stack_options,
     group_pids,
     machine_summary,
     parse_env,
@@ -114,11 +114,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=2000, help="submissions per burst (default 2000)")
     parser.add_argument("--rounds", type=int, default=4, help="bursts per API, alternating (default 4)")
-    parser.add_argument("--threads", type=int, default=16, help="submitting threads (default 16)")
     parser.add_argument("--compare", type=Path, help="another checkout whose API is measured alongside")
-    parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
-    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
-                        help="extra environment for the API processes (repeatable)")
+    add_stack_options(parser, pool=False)
     args = parser.parse_args()
 
     root = scratch_dir()

@@ -22,9 +22,9 @@ import statistics
 
 from bench.fanout import MODES, emergency_workflows
 from bench.harness import (
-    DEFAULT_REDIS_URL,
     RawCelery,
     Service,
+    add_stack_options,
     machine_summary,
     parse_env,
     redis_version,
@@ -46,12 +46,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--single", type=int, default=3, help="single-job runs per round (median)")
     parser.add_argument("--latency-ms", type=float, default=200)
-    parser.add_argument("--pool", default="eventlet", choices=("eventlet", "gevent", "threads"))
     parser.add_argument("--concurrency", type=int, default=100)
-    parser.add_argument("--threads", type=int, default=16, help="submitting threads, both sides")
-    parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
-    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
-                        help="extra environment for the service's API and worker (repeatable)")
+    add_stack_options(parser)
     args = parser.parse_args()
 
     root = scratch_dir()

@@ -28,9 +28,9 @@ from pathlib import Path
 import requests
 
 from bench.harness import (
-    DEFAULT_REDIS_URL,
     REPO,
     Service,
+    add_stack_options,
     machine_summary,
     median_seconds,
     parse_env,
@@ -79,13 +79,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=100, help="-c of each worker process (default 100)")
     parser.add_argument("--processes", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--latency-ms", type=float, default=200)
-    parser.add_argument("--pool", default="eventlet", choices=("eventlet", "gevent", "threads"))
-    parser.add_argument("--threads", type=int, default=16, help="submitting threads (the API has 16)")
     parser.add_argument("--single", type=int, default=3, help="single-job runs per mode (median)")
     parser.add_argument("--modes", default="dependencies,sequential")
-    parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
-    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
-                        help="extra environment for the service's API and worker, e.g. HTTP_POOL_SIZE=400")
+    add_stack_options(parser)
     args = parser.parse_args()
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     unknown = set(modes) - set(MODES)

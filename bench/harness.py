@@ -18,6 +18,7 @@ Measurement rules, shared by every service benchmark so their figures compare:
 """
 from __future__ import annotations
 
+import argparse
 import http.client
 import json
 import os
@@ -84,6 +85,20 @@ def median_seconds(fn: Callable[[], Any], repeat: int) -> float:
         fn()
         samples.append(time.perf_counter() - started)
     return statistics.median(samples)
+
+
+POOLS = ("eventlet", "gevent", "threads")
+
+
+def add_stack_options(parser: argparse.ArgumentParser, *, pool: bool = True) -> None:
+    """The options every service benchmark takes: the worker pool, the submitting threads, the Redis to use and
+    extra environment for the service's processes (read back with :func:`parse_env`)."""
+    if pool:
+        parser.add_argument("--pool", default="eventlet", choices=POOLS)
+    parser.add_argument("--threads", type=int, default=16, help="submitting threads (default 16; the API has 16)")
+    parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="extra environment for the service's API and worker processes (repeatable)")
 
 
 def parse_env(pairs: list[str]) -> dict[str, str]:

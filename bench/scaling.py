@@ -32,13 +32,13 @@ import statistics
 from dataclasses import dataclass
 
 from bench.harness import (
-    DEFAULT_REDIS_URL,
     ONE_STEP,
     ONE_STEP_DEFINITION,
     REPO,
     Burst,
     RawCelery,
     Service,
+    add_stack_options,
     alternate,
     machine_summary,
     median_burst,
@@ -96,11 +96,7 @@ def main() -> None:
     parser.add_argument("--workloads", default=",".join(WORKLOADS))
     parser.add_argument("--latency-ms", type=float, default=200, help="upstream latency (default 200)")
     parser.add_argument("--waves", type=int, default=1, help="upstream burst = waves x job slots (default 1)")
-    parser.add_argument("--pool", default="eventlet", choices=("eventlet", "gevent", "threads"))
-    parser.add_argument("--threads", type=int, default=16, help="submitting threads, both sides (default 16)")
-    parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
-    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
-                        help="extra environment for the service's API and worker (repeatable)")
+    add_stack_options(parser)
     args = parser.parse_args()
     args.rounds = 3 if args.full else 1
     args.jobs = 1000 if args.full else 300  # trivial burst size

@@ -22,13 +22,13 @@ import argparse
 import statistics
 
 from bench.harness import (
-    DEFAULT_REDIS_URL,
     ONE_STEP,
     ONE_STEP_DEFINITION,
     Burst,
     CommandTrace,
     RawCelery,
     Service,
+    add_stack_options,
     alternate,
     idle_latency,
     machine_summary,
@@ -78,14 +78,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=1000, help="jobs per burst (default 1000)")
     parser.add_argument("--rounds", type=int, default=3, help="bursts per side, alternating (default 3)")
-    parser.add_argument("--pool", default="eventlet", choices=("eventlet", "gevent", "threads"))
     parser.add_argument("--concurrency", type=int, default=100, help="worker -c (default 100, as docker-compose)")
     parser.add_argument("--processes", type=int, default=1, help="worker processes per side (default 1)")
-    parser.add_argument("--threads", type=int, default=16, help="submitting threads, both sides (default 16)")
     parser.add_argument("--trace-jobs", type=int, default=50, help="jobs in the MONITOR trace (0 = skip)")
-    parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
-    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
-                        help="extra environment for the service's API and worker (repeatable)")
+    add_stack_options(parser)
     args = parser.parse_args()
 
     root = scratch_dir()
