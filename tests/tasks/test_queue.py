@@ -55,22 +55,32 @@ def _pushed(client: redis.Redis, name: str) -> list[tuple[str, dict]]:
     return found
 
 
-@pytest.mark.parametrize("priority", [0, 5, 10])
-def test_the_direct_publisher_sends_what_send_task_sends(queue, priority):
-    """The API's publisher builds the message itself: it must be send_task's, key for key and in the same list."""
+@pytest.fixture
+def broker():
     client = redis.Redis.from_url(BROKER)
-    name = queue.app.conf.task_default_queue
-    job_id = str(uuid.uuid4())
-    queue.enqueue(job_id, priority=priority)  # send_task
-    by_celery = _pushed(client, name)
+    yield client
+    client.close()
+
+
+def _sent_by_send_task(queue: CeleryJobQueue, client: redis.Redis, job_id: str, priority: int) -> list:
+    """What ``send_task`` pushes for the job (see :func:`_pushed`), taken off the queue again."""
+    queue.enqueue(job_id, priority=priority)
+    by_celery = _pushed(client, queue.app.conf.task_default_queue)
     client.delete(*[key for key, _ in by_celery])
+    return by_celery
+
+
+@pytest.mark.parametrize("priority", [0, 5, 10])
+def test_the_direct_publisher_sends_what_send_task_sends(queue, broker, priority):
+    """The API's publisher builds the message itself: it must be send_task's, key for key and in the same list."""
+    client, name, job_id = broker, queue.app.conf.task_default_queue, str(uuid.uuid4())
+    by_celery = _sent_by_send_task(queue, client, job_id, priority)
     direct = CeleryJobQueue(queue.app, direct=True)
     direct.enqueue(job_id, priority=priority)
     assert _pushed(client, name) == by_celery
     assert json.dumps(_pushed(client, name)) == json.dumps(by_celery)  # the same key order too
     assert by_celery[0][1]["headers"]["id"] == job_id
     direct._direct._connection.release()
-    client.close()
 
 
 def test_the_direct_publisher_falls_back_to_send_task_after_a_connection_error(queue, monkeypatch):
@@ -85,14 +95,10 @@ def test_the_direct_publisher_falls_back_to_send_task_after_a_connection_error(q
 
 
 @pytest.mark.parametrize("priority", [0, 7])
-def test_a_job_published_by_its_create_call_carries_send_tasks_message(queue, priority, redis_prefix):
+def test_a_job_published_by_its_create_call_carries_send_tasks_message(queue, broker, priority, redis_prefix):
     """Where the broker is the store's Redis the create script pushes the message: it must be send_task's."""
-    client = redis.Redis.from_url(BROKER)
-    name = queue.app.conf.task_default_queue
-    job_id = str(uuid.uuid4())
-    queue.enqueue(job_id, priority=priority)  # send_task
-    by_celery = _pushed(client, name)
-    client.delete(*[key for key, _ in by_celery])
+    client, name, job_id = broker, queue.app.conf.task_default_queue, str(uuid.uuid4())
+    by_celery = _sent_by_send_task(queue, client, job_id, priority)
     api_queue = CeleryJobQueue(queue.app, direct=True, store_redis_url=BROKER)
     push = api_queue.pending_push(job_id, priority=priority)
     assert push is not None
@@ -102,7 +108,6 @@ def test_a_job_published_by_its_create_call_carries_send_tasks_message(queue, pr
     assert queue.backlog() == 1
     store.delete([job_id])
     api_queue._direct._connection.release()
-    client.close()
 
 
 @pytest.mark.parametrize("store_url, same", [
